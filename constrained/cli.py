@@ -1,0 +1,162 @@
+"""The ``constrained`` command: tasks, solve, finetune."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ConstrainedError
+
+
+def _add_solver_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("solver")
+    g.add_argument("--model", default="default", help="'default' (shipped), a local model dir, or a hub id")
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--max-passes", type=int, default=None)
+    g.add_argument("--strategy", choices=["threshold", "topk", "margin"], default=None, help="commit rule")
+    g.add_argument("--threshold", type=float, default=None, help="confidence to commit a token")
+    g.add_argument("--steps", type=int, default=None, help="passes of the top-k schedule")
+    g.add_argument("--temperature", type=float, default=None)
+    g.add_argument("--model-only", action="store_true", help="turn every mechanism off: the bare model")
+    g.add_argument("--no-domains", action="store_true", help="no per-position domain masks")
+    g.add_argument("--no-validator", action="store_true", help="no validator-driven re-noising")
+    g.add_argument("--no-tabu", action="store_true")
+    g.add_argument("--no-restarts", action="store_true")
+    g.add_argument("--confidence-renoise", type=float, default=None,
+                   help="re-noise committed tokens whose probability falls below this")
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code (off by default)")
+
+
+def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    for key in ("max_passes", "strategy", "threshold", "steps", "temperature", "confidence_renoise", "seed"):
+        v = getattr(a, key)
+        if v is not None:
+            opts[key] = v
+    if a.model_only:
+        opts["model_only"] = True
+    if a.no_domains:
+        opts["domains"] = False
+    if a.no_validator:
+        opts["validator_renoise"] = False
+    if a.no_tabu:
+        opts["tabu"] = 0
+    if a.no_restarts:
+        opts["restarts"] = False
+    return opts
+
+
+def cmd_tasks(a: argparse.Namespace) -> int:
+    from .hub import MODELS_DIR
+    from .registry import list_tasks, load_task
+
+    for name in list_tasks():
+        task = load_task(name)
+        shipped = task.default_model and (MODELS_DIR / task.default_model / "config.json").exists()
+        doc = (type(task).__doc__ or "").strip().splitlines()[0]
+        print(f"{name:16s} {'model shipped' if shipped else 'no model    '}  {doc}")
+    return 0
+
+
+def _read_inputs(task, value: str) -> list[Any]:
+    path = Path(value)
+    if len(value) < 4096 and path.exists():
+        reader = getattr(sys.modules[type(task).__module__], "read_puzzles", None)
+        if reader is not None:
+            return reader(path)
+        return [path.read_text()]
+    return [value]
+
+
+def cmd_solve(a: argparse.Namespace) -> int:
+    from .api import make_solver, solve_with
+    from .registry import load_task
+
+    task = load_task(a.task)
+    problems = _read_inputs(task, a.input)
+    solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, **_solver_options(a))
+    results = solve_with(solver, problems, batch_size=a.batch_size, progress=len(problems) > 1 and not a.json,
+                         on_invalid="raise")
+    for r in results:
+        if a.json:
+            print(json.dumps(r.to_dict()))
+            continue
+        print(task.format_solution(r.solution))
+        status = "valid" if r.valid else "NOT solved (validator failed)"
+        print(f"{status}; passes: {r.passes}, restarts: {r.restarts}")
+        if not r.valid:
+            for m in r.messages[:10]:
+                print(f"  - {m}")
+        print()
+    return 0 if all(r.valid for r in results) else 1
+
+
+def cmd_finetune(a: argparse.Namespace) -> int:
+    if a.mode != "full":
+        raise ConstrainedError(f"--mode {a.mode} is not available yet; use --mode full")
+    from constrained.finetune.run import finetune
+
+    overrides = list(a.set or [])
+    if a.steps is not None:
+        overrides.append(f"train.max_steps={a.steps}")
+    if a.batch_size is not None:
+        overrides.append(f"train.batch_size={a.batch_size}")
+    if a.lr is not None:
+        overrides.append(f"train.learning_rate={a.lr}")
+    if a.noise is not None:
+        overrides.append(f"train.noise={a.noise}")
+    res = finetune(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
+                   resume=not a.no_resume)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="constrained", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("tasks", help="list the registered tasks")
+    s.set_defaults(fn=cmd_tasks)
+
+    s = sub.add_parser("solve", help="solve a problem (or a file of them)")
+    s.add_argument("task")
+    s.add_argument("input", help="the problem itself, or a file")
+    s.add_argument("--json", action="store_true", help="one JSON result per line")
+    s.add_argument("--batch-size", type=int, default=256)
+    _add_solver_options(s)
+    s.set_defaults(fn=cmd_solve)
+
+    s = sub.add_parser("finetune", help="train a denoiser for a task")
+    s.add_argument("task")
+    s.add_argument("--mode", choices=["full", "lora", "reward"], default="full")
+    s.add_argument("--out", default=None, help="output folder (default runs/TASK)")
+    s.add_argument("--recipe", default=None, help="recipe TOML (default finetune/recipes/TASK.toml)")
+    s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe entry")
+    s.add_argument("--init", default=None, help="continue from this checkpoint")
+    s.add_argument("--steps", type=int, default=None)
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--lr", type=float, default=None)
+    s.add_argument("--noise", choices=["mask", "uniform"], default=None)
+    s.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
+    s.set_defaults(fn=cmd_finetune)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConstrainedError as e:
+        print(f"constrained: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("constrained: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Vectorised all-different constraints over a layout's groups.
+
+Sudoku's rows, columns and boxes, Sudoku-X's diagonals, and a graph's edges (a proper
+colouring is all-different on every edge) are all-different groups. Validators and
+domain propagation built on these are exact.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def value_onehot(tokens: torch.Tensor, first_id: int, n_values: int) -> torch.Tensor:
+    """[B, L] token ids -> [B, L, n] float one-hot of value ``id - first_id``; other ids -> zeros."""
+    v = tokens - first_id
+    ok = (v >= 0) & (v < n_values)
+    oh = torch.zeros(*tokens.shape, n_values, device=tokens.device)
+    oh.scatter_(-1, v.clamp(0, n_values - 1).unsqueeze(-1), ok.unsqueeze(-1).float())
+    return oh
+
+
+def _group_counts(membership: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    # membership [G, L] or [B, G, L]; onehot [B, L, n] -> counts [B, G, n]
+    if membership.dim() == 2:
+        return torch.einsum("gl,bln->bgn", membership, onehot)
+    return torch.bmm(membership, onehot)
+
+
+def _spread(membership: torch.Tensor, per_group: torch.Tensor) -> torch.Tensor:
+    # per_group [B, G, n] -> [B, L, n]: sum over the groups a position belongs to
+    if membership.dim() == 2:
+        return torch.einsum("gl,bgn->bln", membership, per_group)
+    return torch.bmm(membership.transpose(1, 2), per_group)
+
+
+def alldiff_violations(membership: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    """[B, L] bool: filled positions whose value repeats inside one of their groups."""
+    dup = (_group_counts(membership, onehot) > 1.5).float()  # [B, G, n]
+    return ((_spread(membership, dup) * onehot).sum(-1)) > 0
+
+
+def alldiff_candidates(membership: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    """[B, L, n] bool: values not yet used by any filled peer of each position.
+
+    A position's own value counts as used (its groups contain it), so callers apply
+    this to empty positions only.
+    """
+    used = (_group_counts(membership, onehot) > 0.5).float()
+    return _spread(membership, used) < 0.5

@@ -1,0 +1,102 @@
+"""Loading and saving denoisers: the shipped default models, local checkpoints, and hub
+checkpoints of any masked LM. Safetensors only; ``trust_remote_code`` off unless asked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from constrained.engine.denoiser import HFMaskedLMDenoiser
+from constrained.engine.model import DenoiserConfig, DenoiserModel
+from constrained.engine.noise import NoiseProcess, make_noise
+
+from .errors import ModelMismatch
+from .task import Task
+from .vocab import MASK, PAD, Vocab
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+def default_model_path(task: Task) -> Path:
+    if not task.default_model:
+        raise ModelMismatch(f"task {task.name!r} ships no default model; pass model=PATH "
+                            f"(train one with `constrained finetune {task.name}`)")
+    path = MODELS_DIR / task.default_model
+    if not (path / "config.json").exists():
+        raise ModelMismatch(f"the default model for {task.name!r} is missing at {path}; "
+                            f"train it with `constrained finetune {task.name} --out {path}`")
+    return path
+
+
+def check_compatible(config: DenoiserConfig, task: Task, where: str) -> None:
+    """A checkpoint of another task's vocabulary or layout is refused with a clear error."""
+    if config.vocab_tokens is not None and list(config.vocab_tokens) != list(task.vocab.tokens):
+        raise ModelMismatch(
+            f"model at {where} was trained for vocabulary {config.vocab_tokens} (task {config.task!r}); "
+            f"task {task.name!r} uses {list(task.vocab.tokens)}")
+    missing = set(config.coord_sizes) - set(task.layout.coords)
+    if missing:
+        raise ModelMismatch(f"model at {where} embeds coordinates {sorted(missing)} "
+                            f"that task {task.name!r} does not lay out")
+    for name, size in config.coord_sizes.items():
+        if task.layout.coord_sizes[name] > size:
+            raise ModelMismatch(f"coordinate {name!r} of task {task.name!r} has {task.layout.coord_sizes[name]} "
+                                f"values; the model at {where} embeds {size}")
+
+
+def token_map_from_tokenizer(vocab: Vocab, tokenizer) -> torch.Tensor:
+    """Map a task vocabulary onto a hub tokenizer's ids ([PAD]/[MASK] to its pad/mask tokens)."""
+    ids = []
+    for tok in vocab.tokens:
+        if tok == PAD:
+            i = tokenizer.pad_token_id
+        elif tok == MASK:
+            i = tokenizer.mask_token_id
+        else:
+            i = tokenizer.convert_tokens_to_ids(tok)
+            if i is None or i == tokenizer.unk_token_id:
+                raise ModelMismatch(f"task token {tok!r} is not in the model's tokenizer")
+        if i is None:
+            raise ModelMismatch(f"the model's tokenizer has no token for {tok}")
+        ids.append(int(i))
+    return torch.tensor(ids)
+
+
+def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, noise: str | None = None,
+                  trust_remote_code: bool = False) -> tuple[nn.Module, NoiseProcess]:
+    """(denoiser, noise process) for ``task``.
+
+    model: ``"default"`` (the shipped model), a local directory written by ``save_pretrained``
+    (a LoRA adapter directory is loaded onto its base), a hub id of any masked LM, or a module.
+    """
+    mask_id = task.vocab.mask_id
+    if isinstance(model, nn.Module):
+        cfg = getattr(model, "config", None)
+        return model, make_noise(noise or getattr(cfg, "noise", "mask"), mask_id)
+    path = default_model_path(task) if model == "default" else Path(model)
+    if path.is_dir():
+        if (path / "adapter_config.json").exists():
+            from constrained.finetune.lora import load_adapter  # noqa: PLC0415 (peft only when needed)
+
+            m = load_adapter(path, task)
+            return m, make_noise(noise or m.config.noise, mask_id)
+        cfg_file = path / "config.json"
+        if not cfg_file.exists():
+            raise ModelMismatch(f"{path} has no config.json: not a saved model")
+        if json.loads(cfg_file.read_text()).get("model_type") == DenoiserConfig.model_type:
+            m = DenoiserModel.from_pretrained(path, use_safetensors=True)
+            check_compatible(m.config, task, str(path))
+            return m.eval(), make_noise(noise or m.config.noise, mask_id)
+    elif model != "default" and Path(model).suffix or str(model).startswith((".", "/")):
+        raise ModelMismatch(f"model path {model} does not exist")
+    # any transformers masked LM, local or hub
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    base = AutoModelForMaskedLM.from_pretrained(str(path), trust_remote_code=trust_remote_code,
+                                                use_safetensors=True)
+    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    wrapped = HFMaskedLMDenoiser(base, token_map_from_tokenizer(task.vocab, tok))
+    return wrapped.eval(), make_noise(noise or "mask", mask_id)

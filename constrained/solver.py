@@ -1,0 +1,272 @@
+"""The Solver: prior -> (denoise -> commit -> validate -> re-noise)* -> Result.
+
+Four mechanisms act on top of the model, each switchable so its effect can be
+measured (``SolverConfig``):
+
+- ``domains``: candidates left by the givens and committed tokens mask the logits;
+- ``validator_renoise``: positions the validator implicates go back to noise;
+- ``tabu``: a value that failed at a position is barred there for a few passes;
+- ``restarts``: an item that stops making progress starts again from the prior,
+  sampling with temperature so it takes another path.
+
+Low-confidence re-noising (self-correction) is a fifth, off by default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from constrained.engine.denoiser import predict_logits
+from constrained.engine.noise import NoiseProcess
+from constrained.engine.samplers import Sampler
+
+from .canvas import Canvas
+from .errors import ConfigError
+from .renoise import low_confidence_positions, update_tabu, validator_positions
+from .task import Task
+
+
+@dataclass
+class SolverConfig:
+    max_passes: int = 64
+    sampler: Sampler = field(default_factory=Sampler)
+    domains: bool = True
+    validator_renoise: bool = True
+    tabu: int = 3  # passes a failed (position, value) stays barred; 0 turns tabu off
+    restarts: bool = True
+    patience: int = 8  # passes without a new best before a restart
+    restart_temperature: float = 0.5
+    confidence_renoise: float | None = None  # re-noise committed tokens whose probability falls below this
+    trace: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_passes < 1:
+            raise ConfigError(f"max_passes must be >= 1, got {self.max_passes}")
+        if self.tabu < 0:
+            raise ConfigError(f"tabu must be >= 0, got {self.tabu}")
+        if self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+        if self.confidence_renoise is not None and not 0 < self.confidence_renoise < 1:
+            raise ConfigError(f"confidence_renoise must be in (0, 1), got {self.confidence_renoise}")
+
+    @classmethod
+    def model_only(cls, **kw: Any) -> SolverConfig:
+        """The bare model: no domains, no validator re-noising, no tabu, no restarts."""
+        return cls(domains=False, validator_renoise=False, tabu=0, restarts=False, **kw)
+
+
+@dataclass
+class PassRecord:
+    """One pass of one item, for traces."""
+
+    tokens: list[int]  # canvas after the pass ([MASK] where uncommitted)
+    committed: list[bool]
+    confidence: list[float]
+    newly_committed: list[int]
+    renoised_validator: list[int]
+    renoised_confidence: list[int]
+    restarted: bool
+    messages: list[str]
+
+
+@dataclass
+class Result:
+    """What a solve returns. ``valid`` is True only if the task's validator passed."""
+
+    problem: Any
+    solution: Any
+    valid: bool
+    passes: int
+    restarts: int = 0
+    violations: list[int] = field(default_factory=list)  # positions still implicated
+    messages: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    trace: list[PassRecord] | None = None
+    tokens: list[int] = field(default_factory=list)
+    error: str | None = None  # why the problem could not be encoded (invalid input)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "solution": self.solution,
+            "valid": self.valid,
+            "passes": self.passes,
+            "restarts": self.restarts,
+            "violations": self.violations,
+            "messages": self.messages,
+            "error": self.error,
+        }
+
+
+class Solver:
+    """Runs a denoiser under a task's constraints."""
+
+    def __init__(self, task: Task, model: nn.Module, noise: NoiseProcess,
+                 config: SolverConfig | None = None, device: str | torch.device = "cpu") -> None:
+        self.task = task
+        self.model = model.to(device).eval()
+        self.noise = noise
+        self.config = config or SolverConfig()
+        self.device = torch.device(device)
+
+    # -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def run(self, canvas: Canvas, problems: Sequence[Any] | None = None) -> list[Result]:
+        cfg, task, noise = self.config, self.task, self.noise
+        t0 = time.perf_counter()
+        canvas = canvas.to(self.device)
+        B, L = canvas.tokens.shape
+        V = len(canvas.vocab)
+        mask_id = canvas.vocab.mask_id
+        gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        fixed = canvas.fixed
+        base_domain = canvas.domain() & ~fixed.unsqueeze(-1) | _one_hot_mask(canvas.tokens, V) & fixed.unsqueeze(-1)
+        coords = {k: v.to(self.device) for k, v in canvas.layout.coords.items()}
+        peers = canvas.layout.peers.to(self.device)
+
+        x = noise.prior(canvas.tokens, fixed, base_domain, gen)  # [B, L]
+        committed = fixed.clone()
+        tabu = torch.zeros(B, L, V, dtype=torch.int16, device=self.device)
+        temp = torch.full((B,), float(cfg.sampler.temperature), device=self.device)
+        done = torch.zeros(B, dtype=torch.bool, device=self.device)
+        passes = torch.zeros(B, dtype=torch.long, device=self.device)
+        restarts = torch.zeros(B, dtype=torch.long, device=self.device)
+        best = committed.sum(-1)
+        since_best = torch.zeros(B, dtype=torch.long, device=self.device)
+        last_pred = x.clone()
+        traces: list[list[PassRecord]] = [[] for _ in range(B)] if cfg.trace else []
+
+        for p in range(cfg.max_passes):
+            act = (~done).nonzero().squeeze(-1)
+            if act.numel() == 0:
+                break
+            sub = canvas.select(act) if act.numel() < B else canvas
+            xa, ca, fa = x[act], committed[act], fixed[act]
+            view = torch.where(ca, xa, torch.full_like(xa, mask_id))  # what the validator sees
+            logits = predict_logits(self.model, xa, sub, coords)  # [b, L, V]
+            allowed = base_domain[act]
+            dead = torch.zeros_like(ca)
+            if cfg.domains:
+                dom = task.domains(sub, view)
+                if dom is not None:
+                    allowed = allowed & (dom | ca.unsqueeze(-1))
+            if cfg.tabu:
+                allowed = allowed & (tabu[act] == 0)
+            empty = ~allowed.any(-1)
+            if empty.any():  # no candidate left: a dead end; fall back to the static domain
+                dead = empty & ~ca
+                allowed = torch.where(empty.unsqueeze(-1), base_domain[act], allowed)
+            pred, conf, commit, probs = cfg.sampler.step(
+                logits, allowed, ~ca & ~dead, p, temperature=temp[act], generator=gen)
+            passes[act] += 1
+            xa = torch.where(commit, pred, xa)
+            ca = ca | commit
+            last_pred[act] = pred
+
+            renoise_conf = torch.zeros_like(ca)
+            if cfg.confidence_renoise is not None:
+                renoise_conf = low_confidence_positions(probs, xa, ca, fa, commit, cfg.confidence_renoise)
+
+            view = torch.where(ca, xa, torch.full_like(xa, mask_id))
+            rep = task.validate(sub, view)
+            solved = rep.ok
+            renoise_val = torch.zeros_like(ca)
+            if cfg.validator_renoise:
+                renoise_val = validator_positions(rep.violations, ca, fa, solved, dead, peers)
+            if cfg.tabu:
+                tabu[act] = update_tabu(tabu[act], xa, renoise_val, cfg.tabu)
+            back = renoise_conf | renoise_val
+            ca = ca & ~back
+
+            # progress bookkeeping and restarts
+            n_ok = ca.sum(-1)
+            improved = n_ok > best[act]
+            best[act] = torch.where(improved, n_ok, best[act])
+            since_best[act] = torch.where(improved, torch.zeros_like(n_ok), since_best[act] + 1)
+            all_committed = ca.all(-1)
+            stalled = (all_committed & ~solved) | (since_best[act] >= cfg.patience)
+            restart = torch.zeros_like(solved)
+            if cfg.restarts:
+                restart = stalled & ~solved
+                if restart.any():
+                    ca = torch.where(restart.unsqueeze(-1), fa, ca)
+                    rows = act[restart]
+                    restarts[rows] += 1
+                    temp[rows] = max(cfg.restart_temperature, cfg.sampler.temperature)
+                    best[rows] = fa[restart].sum(-1)
+                    since_best[rows] = 0
+                    tabu[rows] = 0
+            finished = solved | (stalled & ~restart)
+
+            # noise for everything not committed
+            free = ~ca
+            if noise.name == "uniform":  # keep the model's guess on free positions, re-drawn at the schedule's rate
+                level = 1.0 - (p + 1) / cfg.max_passes
+                redraw = torch.rand(free.shape, generator=gen, device=self.device) < level
+                guess = torch.where(redraw, noise.noise_tokens(base_domain[act], gen), pred)
+                xa = torch.where(free, guess, xa)
+            else:
+                xa = torch.where(free, torch.full_like(xa, mask_id), xa)
+            x[act] = xa
+            committed[act] = ca
+            done[act] = finished
+
+            if cfg.trace:
+                self._record(traces, act, xa, ca, conf, commit, renoise_val, renoise_conf, restart, sub, mask_id)
+
+        return self._results(canvas, problems, x, committed, last_pred, passes, restarts, traces,
+                             time.perf_counter() - t0)
+
+    # -------------------------------------------------------------------------------
+    def _record(self, traces, act, xa, ca, conf, commit, rv, rc, restart, sub, mask_id) -> None:
+        view = torch.where(ca, xa, torch.full_like(xa, mask_id))
+        rep = self.task.validate(sub, view, messages=True)
+        for j, b in enumerate(act.tolist()):
+            traces[b].append(PassRecord(
+                tokens=view[j].tolist(),
+                committed=ca[j].tolist(),
+                confidence=[round(float(c), 4) for c in conf[j]],
+                newly_committed=commit[j].nonzero().squeeze(-1).tolist(),
+                renoised_validator=rv[j].nonzero().squeeze(-1).tolist(),
+                renoised_confidence=rc[j].nonzero().squeeze(-1).tolist(),
+                restarted=bool(restart[j]),
+                messages=rep.messages[j] if rep.messages else [],
+            ))
+
+    def _results(self, canvas, problems, x, committed, last_pred, passes, restarts, traces, seconds) -> list[Result]:
+        B = x.shape[0]
+        # unsolved items: fill what is not committed with the model's last guess, so the
+        # answer shown is complete, and validate that
+        final = torch.where(committed, x, last_pred)
+        rep = self.task.validate(canvas, final, messages=True)
+        solutions = self.task.decode(canvas, final)
+        out = []
+        for b in range(B):
+            valid = bool(rep.ok[b])
+            out.append(Result(
+                problem=None if problems is None else problems[b],
+                solution=solutions[b],
+                valid=valid,
+                passes=int(passes[b]),
+                restarts=int(restarts[b]),
+                violations=rep.violations[b].nonzero().squeeze(-1).tolist(),
+                messages=rep.messages[b] if rep.messages else [],
+                seconds=seconds / B,
+                trace=traces[b] if traces else None,
+                tokens=final[b].tolist(),
+            ))
+        return out
+
+
+def _one_hot_mask(tokens: torch.Tensor, V: int) -> torch.Tensor:
+    return torch.zeros(*tokens.shape, V, dtype=torch.bool, device=tokens.device).scatter_(
+        -1, tokens.unsqueeze(-1), True)
+
+
+__all__ = ["PassRecord", "Result", "Solver", "SolverConfig"]

@@ -1,0 +1,68 @@
+"""The Task protocol: how a problem family meets the engine.
+
+A task encodes native problems into a :class:`Canvas`, decodes tokens back, says
+which positions a validator finds wrong, optionally narrows per-position domains,
+and makes training and evaluation data. It never calls the engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .canvas import Canvas
+from .layout import Layout
+from .report import Report
+from .vocab import Vocab
+
+
+class Task(ABC):
+    """Base class of every task. Subclasses set ``name``, ``vocab`` and ``default_model``."""
+
+    name: str = ""
+    vocab: Vocab
+    #: folder name under constrained/models/ of the shipped model, if any
+    default_model: str | None = None
+    #: canvas length the model is trained for when a task has one layout
+    layout: Layout
+
+    # --- problems -------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, problems: Sequence[Any]) -> Canvas:
+        """Native problems to a canvas. Raises InvalidProblem naming what is wrong."""
+
+    @abstractmethod
+    def decode(self, canvas: Canvas, tokens: torch.Tensor) -> list[Any]:
+        """Tokens [B, L] back to native solutions."""
+
+    def group_key(self, problem: Any) -> Any:
+        """Problems with equal keys can share one canvas batch (same layout)."""
+        return None
+
+    # --- constraints ------------------------------------------------------------------
+    @abstractmethod
+    def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
+        """Exact check of ``tokens`` [B, L]. ``[MASK]`` marks an empty position: a report
+        on a partial canvas implicates only filled positions, and ``ok`` needs a complete,
+        valid canvas."""
+
+    def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor | None:
+        """[B, L, V] bool candidates left by the filled positions of ``tokens``, or None."""
+        return None
+
+    # --- data -------------------------------------------------------------------------
+    def training_example(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """One training item: ``tokens`` [L] (the clean target), ``fixed`` [L] bool, and
+        optionally ``context`` [C] / ``allowed`` [L, V]."""
+        raise NotImplementedError(f"task {self.name!r} has no training data generator")
+
+    def generate(self, n: int, seed: int = 0, **kwargs: Any) -> list[tuple[Any, Any]]:
+        """``n`` (problem, known solution) pairs for evaluation."""
+        raise NotImplementedError(f"task {self.name!r} has no problem generator")
+
+    def format_solution(self, solution: Any) -> str:
+        return str(solution)

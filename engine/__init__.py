@@ -1,0 +1,18 @@
+"""The diffusion engine: noise processes, losses, samplers and denoisers."""
+
+from .denoiser import HFMaskedLMDenoiser, predict_logits
+from .model import DenoiserConfig, DenoiserModel
+from .noise import MaskNoise, NoiseProcess, UniformNoise, make_noise
+from .samplers import Sampler
+
+__all__ = [
+    "DenoiserConfig",
+    "DenoiserModel",
+    "HFMaskedLMDenoiser",
+    "MaskNoise",
+    "NoiseProcess",
+    "Sampler",
+    "UniformNoise",
+    "make_noise",
+    "predict_logits",
+]

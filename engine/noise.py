@@ -1,0 +1,100 @@
+"""Noise processes and their training losses.
+
+``MaskNoise`` is absorbing-state diffusion: a corrupted position becomes ``[MASK]``.
+``UniformNoise`` is uniform-state diffusion (DiffusionGemma's): a corrupted position
+becomes a random token from the position's domain, so the canvas always holds
+content and the model learns to correct tokens, not only to fill blanks.
+
+Both use the linear schedule: at level t in (0, 1] each non-fixed position is
+corrupted independently with probability t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def _random_from_domain(domain: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """domain [B, L, V] bool -> [B, L] a uniformly drawn allowed token (0 where none is allowed)."""
+    w = domain.float()
+    empty = w.sum(-1) == 0
+    w[empty] = 1.0
+    flat = w.reshape(-1, w.shape[-1])
+    draw = torch.multinomial(flat, 1, generator=generator).view(domain.shape[:-1])
+    return draw.masked_fill(empty, 0)
+
+
+@dataclass(frozen=True)
+class NoiseProcess:
+    mask_id: int
+    eps: float = 1e-3
+    name: str = ""
+
+    def sample_t(self, batch: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        """[B] corruption levels t ~ U(eps, 1)."""
+        u = torch.rand(batch, generator=generator, device=device)
+        return self.eps + (1 - self.eps) * u
+
+    def noise_tokens(self, domain: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def prior(self, tokens: torch.Tensor, fixed: torch.Tensor, domain: torch.Tensor,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+        """The fully noised canvas: fixed positions kept, the rest noise."""
+        return self.renoise(tokens, ~fixed, domain, generator)
+
+    def renoise(self, tokens: torch.Tensor, where: torch.Tensor, domain: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Send positions ``where`` [B, L] back to noise."""
+        return torch.where(where, self.noise_tokens(domain, generator), tokens)
+
+    def corrupt(self, x0: torch.Tensor, t: torch.Tensor, fixed: torch.Tensor, domain: torch.Tensor,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x0 [B, L] at level t [B] -> (x_t [B, L], corrupted [B, L] bool). Fixed positions stay."""
+        u = torch.rand(x0.shape, generator=generator, device=x0.device)
+        corrupted = (u < t[:, None]) & ~fixed
+        return self.renoise(x0, corrupted, domain, generator), corrupted
+
+    def loss(self, logits: torch.Tensor, x0: torch.Tensor, corrupted: torch.Tensor, t: torch.Tensor,
+             fixed: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class MaskNoise(NoiseProcess):
+    name: str = "mask"
+
+    def noise_tokens(self, domain: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.full(domain.shape[:-1], self.mask_id, dtype=torch.long, device=domain.device)
+
+    def loss(self, logits, x0, corrupted, t, fixed):
+        """MDLM's continuous-time bound for the linear schedule: (1/t) * CE on masked positions,
+        averaged over the non-fixed positions of the batch."""
+        ce = F.cross_entropy(logits.transpose(1, 2).float(), x0, reduction="none")  # [B, L]
+        weighted = ce * corrupted.float() / t[:, None]
+        return weighted.sum() / (~fixed).sum().clamp(min=1)
+
+
+@dataclass(frozen=True)
+class UniformNoise(NoiseProcess):
+    name: str = "uniform"
+
+    def noise_tokens(self, domain: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return _random_from_domain(domain, generator)
+
+    def loss(self, logits, x0, corrupted, t, fixed):
+        """Cross-entropy on every non-fixed position: the model must both fill and correct."""
+        ce = F.cross_entropy(logits.transpose(1, 2).float(), x0, reduction="none")
+        free = (~fixed).float()
+        return (ce * free).sum() / free.sum().clamp(min=1)
+
+
+def make_noise(name: str, mask_id: int) -> NoiseProcess:
+    if name == "mask":
+        return MaskNoise(mask_id)
+    if name == "uniform":
+        return UniformNoise(mask_id)
+    raise ValueError(f"unknown noise process {name!r}: use 'mask' or 'uniform'")

@@ -1,0 +1,90 @@
+"""Samplers: one denoising step's choice of tokens and of which positions to commit.
+
+Like a diffusers scheduler: small, swappable, stateless between calls except for
+what it is given (the pass index).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+STRATEGIES = ("threshold", "topk", "margin")
+NEG = -1e9
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """Choose and commit tokens.
+
+    strategy   ``threshold``: commit every candidate whose confidence >= ``threshold`` (at least one);
+               ``topk``: commit ceil(remaining / passes left) on a ``steps``-pass schedule, most confident first;
+               ``margin``: like threshold, with confidence = p(top1) - p(top2).
+    temperature  0 takes the argmax; > 0 samples from softmax(logits / T).
+    """
+
+    strategy: str = "threshold"
+    threshold: float = 0.9
+    steps: int = 12
+    temperature: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown sampler strategy {self.strategy!r}: use one of {STRATEGIES}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"sampler threshold must be in [0, 1], got {self.threshold}")
+        if self.steps < 1:
+            raise ValueError(f"sampler steps must be >= 1, got {self.steps}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+
+    def step(
+        self,
+        logits: torch.Tensor,  # [B, L, V]
+        allowed: torch.Tensor,  # [B, L, V] bool
+        candidates: torch.Tensor,  # [B, L] bool: positions that may be committed now
+        pass_index: int,
+        temperature: torch.Tensor | float | None = None,  # per item [B] overrides self.temperature
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (pred [B, L], confidence [B, L], commit [B, L] bool, probs [B, L, V])."""
+        masked = logits.float().masked_fill(~allowed, NEG)
+        probs = torch.softmax(masked, dim=-1)
+        temp = self.temperature if temperature is None else temperature
+        if isinstance(temp, torch.Tensor) or temp > 0:
+            t = torch.as_tensor(temp, dtype=probs.dtype, device=probs.device)
+            t = t.view(-1, 1, 1) if t.dim() == 1 else t
+            hot = (t > 0).expand(probs.shape[0], 1, 1) if t.dim() == 3 else (t > 0)
+            gumbel = -torch.log(-torch.log(torch.rand(probs.shape, generator=generator,
+                                                      device=probs.device).clamp_min(1e-10)))
+            sampled = (masked / t.clamp_min(1e-6) + gumbel).argmax(-1)
+            pred = torch.where(hot.squeeze(-1), sampled, probs.argmax(-1))
+        else:
+            pred = probs.argmax(-1)
+        p_pred = probs.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
+        if self.strategy == "margin":
+            top2 = probs.topk(2, dim=-1).values
+            conf = top2[..., 0] - top2[..., 1]
+        else:
+            conf = p_pred
+        commit = self._select(conf, candidates, pass_index)
+        return pred, conf, commit, probs
+
+    def _select(self, conf: torch.Tensor, candidates: torch.Tensor, pass_index: int) -> torch.Tensor:
+        score = conf.masked_fill(~candidates, -1.0)
+        n_cand = candidates.sum(-1)  # [B]
+        if self.strategy == "topk":
+            left = max(self.steps - pass_index, 1)
+            k = torch.ceil(n_cand.float() / left).long()
+        else:
+            k = (score >= self.threshold).sum(-1).clamp(min=1)
+        k = torch.minimum(k, n_cand)
+        kmax = int(k.max()) if k.numel() else 0
+        commit = torch.zeros_like(candidates)
+        if kmax == 0:
+            return commit
+        top = score.topk(kmax, dim=-1).indices  # [B, kmax]
+        rank_ok = torch.arange(kmax, device=conf.device)[None, :] < k[:, None]
+        commit.scatter_(1, top, rank_ok)
+        return commit & candidates

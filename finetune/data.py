@@ -1,0 +1,71 @@
+"""Training data: an endless stream of a task's examples, and the collator that noises them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from constrained.engine.noise import NoiseProcess
+from constrained.task import Task
+
+
+class TaskStream(IterableDataset):
+    """Endless examples from ``task.training_example``; each worker and rank draws its own."""
+
+    def __init__(self, task: Task, seed: int = 0, rank: int = 0) -> None:
+        self.task, self.seed, self.rank = task, seed, rank
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker = info.id if info is not None else 0
+        rng = np.random.default_rng([self.seed, self.rank, worker])
+        while True:
+            yield self.task.training_example(rng)
+
+
+@dataclass
+class DiffusionCollator:
+    """Stacks clean examples and corrupts them with the noise process at t ~ U(eps, 1).
+
+    Fixed positions (givens, prompt, padding) are never noised and never scored.
+    Output: input_ids (x_t), labels (x_0), fixed, corrupted, t, coords, and context.
+    """
+
+    task: Task
+    noise: NoiseProcess
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.generator = torch.Generator().manual_seed(self.seed)
+
+    def __call__(self, examples: list[dict[str, torch.Tensor]]) -> dict[str, object]:
+        x0 = torch.stack([e["tokens"] for e in examples])  # [B, L]
+        fixed = torch.stack([e["fixed"] for e in examples]).bool()
+        B, L = x0.shape
+        if "allowed" in examples[0]:
+            domain = torch.stack([e["allowed"] for e in examples])
+        else:
+            domain = self.task.vocab.content_mask().expand(B, L, -1)
+        t = self.noise.sample_t(B, self.generator)
+        xt, corrupted = self.noise.corrupt(x0, t, fixed, domain, self.generator)
+        batch: dict[str, object] = {
+            "input_ids": xt,
+            "labels": x0,
+            "fixed": fixed,
+            "corrupted": corrupted,
+            "t": t,
+            "coords": self.task.layout.batch_coords(B) if hasattr(self.task, "layout") else {},
+        }
+        if "context" in examples[0]:
+            C = max(e["context"].shape[0] for e in examples)
+            ctx = torch.zeros(B, C, dtype=torch.long)
+            cm = torch.zeros(B, C, dtype=torch.bool)
+            for i, e in enumerate(examples):
+                n = e["context"].shape[0]
+                ctx[i, :n] = e["context"]
+                cm[i, :n] = True
+            batch["context"], batch["context_mask"] = ctx, cm
+        return batch

@@ -1,0 +1,210 @@
+"""``constrained finetune TASK``: build or load a denoiser, train it on the task's stream,
+evaluate it with the task's validator, and save it with a model card."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback, TrainingArguments
+
+from constrained.api import make_config, solve_with
+from constrained.engine.model import DenoiserConfig, DenoiserModel
+from constrained.engine.noise import make_noise
+from constrained.errors import ConfigError
+from constrained.registry import load_task
+from constrained.solver import Solver
+from constrained.task import Task
+
+from .data import DiffusionCollator, TaskStream
+from .recipes import load_recipe
+from .trainer import DiffusionTrainer
+
+
+def evaluate(task: Task, model, noise, problems: list, **options: Any) -> dict[str, float]:
+    """Verified solve rate and passes on ``problems``: model only and with every mechanism on."""
+    out: dict[str, float] = {}
+    was_training = model.training
+    for name, opts in (("model_only", {"model_only": True}), ("full", {})):
+        solver = Solver(task, model, noise, make_config(**opts, **options), device=next(model.parameters()).device)
+        res = solve_with(solver, problems, batch_size=256)
+        out[f"{name}_solve_rate"] = sum(r.valid for r in res) / max(len(res), 1)
+        out[f"{name}_mean_passes"] = sum(r.passes for r in res) / max(len(res), 1)
+    model.train(was_training)
+    return out
+
+
+class ValidatorEval(TrainerCallback):
+    """Every ``every`` steps, solve a held-out set and log the verified solve rates."""
+
+    def __init__(self, task: Task, noise, problems: list, every: int, options: dict[str, Any]) -> None:
+        self.task, self.noise, self.problems, self.every, self.options = task, noise, problems, every, options
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every and state.global_step % self.every == 0 and model is not None and self.problems:
+            scores = evaluate(self.task, model, self.noise, self.problems, **self.options)
+            state.log_history.append({"step": state.global_step, **{f"eval_{k}": v for k, v in scores.items()}})
+            if state.is_world_process_zero:
+                print(f"[eval step {state.global_step}] " + ", ".join(f"{k}={v:.3f}" for k, v in scores.items()),
+                      flush=True)
+
+
+def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> DenoiserModel:
+    if init:
+        model = DenoiserModel.from_pretrained(init, use_safetensors=True)
+        from constrained.hub import check_compatible
+
+        check_compatible(model.config, task, init)
+        return model
+    m = recipe["model"]
+    config = DenoiserConfig(
+        vocab_size=len(task.vocab),
+        hidden_size=m["hidden_size"],
+        num_hidden_layers=m["num_hidden_layers"],
+        num_attention_heads=m["num_attention_heads"],
+        intermediate_size=m["intermediate_size"],
+        max_position_embeddings=m["max_position_embeddings"],
+        dropout=m["dropout"],
+        coord_sizes=dict(task.layout.coord_sizes),
+        noise=recipe["train"]["noise"],
+        task=task.name,
+        vocab_tokens=list(task.vocab.tokens),
+        canvas_length=task.layout.length,
+    )
+    if config.hidden_size % config.num_attention_heads:
+        raise ConfigError(f"model.hidden_size {config.hidden_size} is not divisible by "
+                          f"model.num_attention_heads {config.num_attention_heads}")
+    return DenoiserModel(config)
+
+
+def finetune(task_name: str, out: str | Path | None = None, recipe_path: str | None = None,
+             overrides: list[str] | None = None, init: str | None = None, resume: bool = True,
+             progress: bool = True) -> dict[str, Any]:
+    """Full training (from scratch, or continuing from ``init``). Returns the final scores."""
+    recipe = load_recipe(task_name, recipe_path, overrides)
+    task = load_task(task_name, **recipe["task"])
+    tr = recipe["train"]
+    out = Path(out or f"runs/{task_name}")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(tr["seed"])
+    model = build_model(task, recipe, init)
+    noise = make_noise(tr["noise"], task.vocab.mask_id)
+    if init and model.config.noise != tr["noise"]:
+        model.config.noise = tr["noise"]
+    ev = recipe["eval"]
+    eval_kw = {k: v for k, v in ev.items() if k not in ("steps", "size", "options")}
+    held_out = [p for p, _ in task.generate(ev["size"], seed=10_000 + tr["seed"], **eval_kw)] if ev["size"] else []
+    rank = int(os.environ.get("RANK", 0))
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        max_steps=tr["max_steps"],
+        per_device_train_batch_size=tr["batch_size"],
+        learning_rate=tr["learning_rate"],
+        warmup_steps=tr["warmup_steps"],
+        weight_decay=tr["weight_decay"],
+        lr_scheduler_type=tr["lr_scheduler"],
+        max_grad_norm=tr["max_grad_norm"],
+        logging_steps=tr["logging_steps"],
+        save_steps=tr["save_steps"],
+        save_total_limit=tr["save_total_limit"],
+        seed=tr["seed"],
+        report_to=[],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=not progress,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    trainer = DiffusionTrainer(
+        model=model,
+        args=args,
+        train_dataset=TaskStream(task, seed=tr["seed"], rank=rank),
+        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank),
+        noise=noise,
+        callbacks=[ValidatorEval(task, noise, held_out, ev["steps"], ev["options"])],
+    )
+    last = _last_checkpoint(out / "checkpoints") if resume else None
+    if last and rank == 0:
+        print(f"resuming from {last}", flush=True)
+    t0 = time.time()
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    wall = time.time() - t0
+    scores = evaluate(task, model, noise, held_out, **ev["options"]) if held_out else {}
+    if trainer.is_world_process_zero():
+        model.save_pretrained(out, safe_serialization=True)
+        history = trainer.state.log_history
+        (out / "training_log.json").write_text(json.dumps(history, indent=1))
+        plot_loss(history, out / "loss.png")
+        write_card(out, task, recipe, model, scores, wall, init, held_out_desc=eval_kw)
+    return {"scores": scores, "wall_seconds": wall, "out": str(out)}
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    if not folder.is_dir():
+        return None
+    cks = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(cks, key=lambda p: int(p.name.split("-")[-1])) if cks else None
+
+
+def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
+    pts = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
+    if not pts:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(*zip(*pts))
+    ax.set_xlabel("step")
+    ax.set_ylabel("diffusion loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_card(out: Path, task: Task, recipe: dict[str, Any], model, scores: dict[str, float], wall: float,
+               init: str | None, held_out_desc: dict[str, Any]) -> None:
+    n_params = sum(p.numel() for p in model.parameters())
+    machine = (f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
+               f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU only'}, "
+               f"torch {torch.__version__}")
+    overrides = [f"{s}.{k}={v}" for s in ("model", "train") for k, v in recipe[s].items()]
+    lines = [
+        f"# {task.name} denoiser",
+        "",
+        f"A bidirectional transformer denoiser ({n_params / 1e6:.2f} M parameters) for the `{task.name}` task of "
+        "`constrained`, trained from "
+        + (f"`{init}`" if init else "scratch") + f" with {recipe['train']['noise']} noise.",
+        "",
+        "## How it was trained",
+        "",
+        f"- command: `constrained finetune {task.name} --out {out}` (recipe `finetune/recipes/{task.name}.toml`)",
+        f"- data: generated on the fly by `{type(task).__name__}.training_example` (see tasks/); nothing downloaded",
+        f"- steps: {recipe['train']['max_steps']}, batch {recipe['train']['batch_size']}, "
+        f"lr {recipe['train']['learning_rate']}, {recipe['train']['lr_scheduler']} schedule",
+        f"- wall time: {wall / 60:.1f} min on {machine}",
+        f"- full settings: {', '.join(overrides)}",
+        "",
+        "## Scores",
+        "",
+        f"Verified solve rate on {recipe['eval']['size']} held-out generated problems "
+        f"({', '.join(f'{k}={v}' for k, v in held_out_desc.items()) or 'default generator'}; seed "
+        f"{10_000 + recipe['train']['seed']}), measured at the end of training:",
+        "",
+        "| setting | solve rate | mean passes |",
+        "|---|---|---|",
+    ]
+    for name in ("model_only", "full"):
+        if f"{name}_solve_rate" in scores:
+            lines.append(f"| {name.replace('_', ' ')} | {scores[f'{name}_solve_rate']:.1%} | "
+                         f"{scores[f'{name}_mean_passes']:.1f} |")
+    lines += ["", "Larger evaluations are in BENCHMARKS.md.", ""]
+    (out / "README.md").write_text("\n".join(lines))
