@@ -20,6 +20,8 @@ class Canvas:
     allowed       [B, L, V] bool or None   per-position domains (hard constraints, applied as logit masks)
     context       [B, C] long or None      conditioning tokens (a graph's edge list, code around a hole)
     context_mask  [B, C] bool or None      True for real context tokens, False for padding
+    peers         [B, L, L] bool or None   per-item constraint neighbours, where items differ
+                                           (a graph's adjacency); else the layout's groups say
     meta          per-item native problems (what a validator needs beyond the tokens)
     """
 
@@ -30,6 +32,7 @@ class Canvas:
     allowed: torch.Tensor | None = None
     context: torch.Tensor | None = None
     context_mask: torch.Tensor | None = None
+    peers: torch.Tensor | None = None
     meta: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -51,6 +54,8 @@ class Canvas:
                 raise ValueError(f"context must be [B, C] with B={B}, got {tuple(self.context.shape)}")
             if self.context_mask is None:
                 self.context_mask = torch.ones_like(self.context, dtype=torch.bool)
+        if self.peers is not None and self.peers.shape != (B, L, L):
+            raise ValueError(f"peers has shape {tuple(self.peers.shape)}, expected {(B, L, L)}")
         if self.meta and len(self.meta) != B:
             raise ValueError(f"meta has {len(self.meta)} items for a batch of {B}")
 
@@ -69,6 +74,10 @@ class Canvas:
         B, L = self.tokens.shape
         return self.vocab.content_mask().to(self.tokens.device).expand(B, L, -1)
 
+    def item_peers(self) -> torch.Tensor:
+        """[B, L, L] or [L, L] bool: positions bound to each position by some constraint."""
+        return self.peers if self.peers is not None else self.layout.peers.to(self.tokens.device)
+
     def select(self, idx: torch.Tensor | list[int]) -> Canvas:
         """The sub-batch at ``idx``."""
         idx_t = torch.as_tensor(idx, dtype=torch.long, device=self.tokens.device)
@@ -80,6 +89,7 @@ class Canvas:
             allowed=None if self.allowed is None else self.allowed[idx_t],
             context=None if self.context is None else self.context[idx_t],
             context_mask=None if self.context_mask is None else self.context_mask[idx_t],
+            peers=None if self.peers is None else self.peers[idx_t],
             meta=[self.meta[i] for i in ids] if self.meta else [],
         )
 
@@ -97,4 +107,5 @@ class Canvas:
             allowed=mv(self.allowed),
             context=mv(self.context),
             context_mask=mv(self.context_mask),
+            peers=mv(self.peers),
         )

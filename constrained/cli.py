@@ -63,20 +63,50 @@ def cmd_tasks(a: argparse.Namespace) -> int:
 
 
 def _read_inputs(task, value: str) -> list[Any]:
+    """INPUT is a file (the task reads it) or the problem itself."""
     path = Path(value)
-    if len(value) < 4096 and path.exists():
-        reader = getattr(sys.modules[type(task).__module__], "read_puzzles", None)
-        if reader is not None:
-            return reader(path)
-        return [path.read_text()]
+    if len(value) < 4096 and "\n" not in value and path.is_file():
+        return task.read_problems(path)
     return [value]
+
+
+def _coerce(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def task_options(extra: list[str]) -> dict[str, Any]:
+    """Unrecognised ``--name value`` (or ``--flag``) pairs become the task's options:
+    ``constrained solve graph-coloring g.json --k 3`` calls ``load_task("graph-coloring", k=3)``."""
+    opts: dict[str, Any] = {}
+    i = 0
+    while i < len(extra):
+        arg = extra[i]
+        if not arg.startswith("--") or arg == "--":
+            raise ConstrainedError(f"unexpected argument {arg!r}")
+        name = arg[2:].replace("-", "_")
+        if "=" in name:
+            name, value = name.split("=", 1)
+            opts[name] = _coerce(value)
+            i += 1
+        elif i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+            opts[name] = _coerce(extra[i + 1])
+            i += 2
+        else:
+            opts[name] = True
+            i += 1
+    return opts
 
 
 def cmd_solve(a: argparse.Namespace) -> int:
     from .api import make_solver, solve_with
     from .registry import load_task
 
-    task = load_task(a.task)
+    task = load_task(a.task, **task_options(a.task_args))
     problems = _read_inputs(task, a.input)
     solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, **_solver_options(a))
     results = solve_with(solver, problems, batch_size=a.batch_size, progress=len(problems) > 1 and not a.json,
@@ -86,6 +116,12 @@ def cmd_solve(a: argparse.Namespace) -> int:
             print(json.dumps(r.to_dict()))
             continue
         print(task.format_solution(r.solution))
+        if a.draw:
+            draw = getattr(task, "draw", None)
+            if draw is None:
+                raise ConstrainedError(f"task {task.name!r} cannot draw its solutions")
+            draw(r, a.draw)
+            print(f"drawing written to {a.draw}")
         status = "valid" if r.valid else "NOT solved (validator failed)"
         print(f"{status}; passes: {r.passes}, restarts: {r.restarts}")
         if not r.valid:
@@ -127,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("input", help="the problem itself, or a file")
     s.add_argument("--json", action="store_true", help="one JSON result per line")
     s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--draw", metavar="PNG", default=None, help="write a picture of the solution (tasks that can)")
     _add_solver_options(s)
-    s.set_defaults(fn=cmd_solve)
+    s.set_defaults(fn=cmd_solve, task_args=True)
 
     s = sub.add_parser("finetune", help="train a denoiser for a task")
     s.add_argument("task")
@@ -147,10 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "task_args", None) is True:
+        args.task_args = extra  # task options, e.g. --k 3
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.fn(args)
-    except ConstrainedError as e:
+    except (ConstrainedError, ValueError) as e:
         print(f"constrained: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

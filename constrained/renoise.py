@@ -15,11 +15,15 @@ def validator_positions(violations: torch.Tensor, committed: torch.Tensor, fixed
     """Constraint-aware re-noising: committed, non-fixed positions the validator implicates,
     plus the committed peers of any position whose domain was emptied (a dead end).
 
-    violations/committed/fixed/dead [b, L] bool; solved [b] bool; peers [L, L] bool.
+    violations/committed/fixed/dead [b, L] bool; solved [b] bool; peers [L, L] or [b, L, L] bool.
     """
     out = violations & committed & ~fixed
     if dead is not None and peers is not None and dead.any():
-        out |= ((dead.float() @ peers.float()) > 0) & committed & ~fixed
+        if peers.dim() == 2:
+            near = (dead.float() @ peers.float()) > 0
+        else:
+            near = torch.bmm(dead.float().unsqueeze(1), peers.float()).squeeze(1) > 0
+        out |= near & committed & ~fixed
     return out & ~solved.unsqueeze(-1)
 
 

@@ -128,7 +128,6 @@ class Solver:
         fixed = canvas.fixed
         base_domain = canvas.domain() & ~fixed.unsqueeze(-1) | _one_hot_mask(canvas.tokens, V) & fixed.unsqueeze(-1)
         coords = {k: v.to(self.device) for k, v in canvas.layout.coords.items()}
-        peers = canvas.layout.peers.to(self.device)
 
         x = noise.prior(canvas.tokens, fixed, base_domain, gen)  # [B, L]
         committed = fixed.clone()
@@ -178,7 +177,7 @@ class Solver:
             solved = rep.ok
             renoise_val = torch.zeros_like(ca)
             if cfg.validator_renoise:
-                renoise_val = validator_positions(rep.violations, ca, fa, solved, dead, peers)
+                renoise_val = validator_positions(rep.violations, ca, fa, solved, dead, sub.item_peers())
             if cfg.tabu:
                 tabu[act] = update_tabu(tabu[act], xa, renoise_val, cfg.tabu)
             back = renoise_conf | renoise_val

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,4 +66,9 @@ class Task(ABC):
         raise NotImplementedError(f"task {self.name!r} has no problem generator")
 
     def format_solution(self, solution: Any) -> str:
+        """How the CLI prints a solution."""
         return str(solution)
+
+    def read_problems(self, path: Path) -> list[Any]:
+        """Problems in a file given to ``constrained solve TASK FILE`` (default: the whole file is one)."""
+        return [Path(path).read_text()]

@@ -31,6 +31,8 @@ class DiffusionCollator:
     """Stacks clean examples and corrupts them with the noise process at t ~ U(eps, 1).
 
     Fixed positions (givens, prompt, padding) are never noised and never scored.
+    An example may carry ``allowed`` [L, V] (domain for uniform noise), ``coords`` (name ->
+    [L]) where layouts differ per item, and ``context`` [C] (padded here).
     Output: input_ids (x_t), labels (x_0), fixed, corrupted, t, coords, and context.
     """
 
@@ -57,7 +59,7 @@ class DiffusionCollator:
             "fixed": fixed,
             "corrupted": corrupted,
             "t": t,
-            "coords": self.task.layout.batch_coords(B) if hasattr(self.task, "layout") else {},
+            "coords": self._coords(examples, B),
         }
         if "context" in examples[0]:
             C = max(e["context"].shape[0] for e in examples)
@@ -69,3 +71,9 @@ class DiffusionCollator:
                 cm[i, :n] = True
             batch["context"], batch["context_mask"] = ctx, cm
         return batch
+
+    def _coords(self, examples: list[dict[str, torch.Tensor]], B: int) -> dict[str, torch.Tensor]:
+        """Per-example coordinates (``coords`` in the example) or the task's layout's."""
+        if "coords" in examples[0]:
+            return {k: torch.stack([e["coords"][k] for e in examples]) for k in examples[0]["coords"]}
+        return self.task.layout.batch_coords(B)

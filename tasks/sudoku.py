@@ -293,6 +293,9 @@ class Sudoku(Task):
     def format_solution(self, solution: str) -> str:
         return format_grid(solution)
 
+    def read_problems(self, path: Path) -> list[str]:
+        return read_puzzles(path)
+
     # --- constraints ---------------------------------------------------------------
     def _onehot(self, tokens: torch.Tensor) -> torch.Tensor:
         return value_onehot(tokens, self._first, 9)

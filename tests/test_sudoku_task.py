@@ -1,0 +1,95 @@
+import random
+
+import pytest
+import torch
+from conftest import EASY, EASY_SOLUTION
+
+from constrained import InvalidProblem
+from constrained.tasks.sudoku import count_solutions, make_puzzle, parse_grid, solve_exact
+
+
+def test_parses_string_and_nine_line_grid_to_same_cells(sudoku_task):
+    grid = "\n".join(EASY[r * 9 : r * 9 + 9] for r in range(9))
+    assert parse_grid(EASY) == parse_grid(grid)
+    boxed = sudoku_task.format_solution(EASY)
+    assert parse_grid(boxed) == parse_grid(EASY)
+
+
+def test_wrong_length_names_count():
+    with pytest.raises(InvalidProblem, match="81 cells, got 80"):
+        parse_grid(EASY[:-1])
+
+
+def test_illegal_character_names_row_and_column():
+    bad = EASY[:12] + "x" + EASY[13:]
+    with pytest.raises(InvalidProblem, match="row 2, column 4"):
+        parse_grid(bad)
+
+
+def test_conflicting_givens_name_the_group(sudoku_task):
+    bad = "55" + EASY[2:]
+    with pytest.raises(InvalidProblem, match="digit 5 appears twice in row 1"):
+        sudoku_task.encode([bad])
+
+
+def test_validator_is_exact_and_localises_conflicts(sudoku_task):
+    canvas = sudoku_task.encode([EASY])
+    sol = sudoku_task.encode([EASY_SOLUTION]).tokens
+    rep = sudoku_task.validate(canvas, sol)
+    assert rep.ok.tolist() == [True] and not rep.violations.any()
+    broken = sol.clone()
+    broken[0, 2] = broken[0, 3]  # r1c3 := r1c4's digit -> row 1 repeats
+    rep = sudoku_task.validate(canvas, broken, messages=True)
+    assert rep.ok.tolist() == [False]
+    assert rep.violations[0, 2] and rep.violations[0, 3]
+    assert any("row 1" in m for m in rep.messages[0])
+
+
+def test_partial_canvas_is_not_ok_but_has_no_violations(sudoku_task):
+    canvas = sudoku_task.encode([EASY])
+    rep = sudoku_task.validate(canvas, canvas.tokens)
+    assert not rep.ok.any() and not rep.violations.any()
+
+
+def test_domains_match_brute_force_candidates(sudoku_task):
+    canvas = sudoku_task.encode([EASY])
+    dom = sudoku_task.domains(canvas, canvas.tokens)[0]
+    cells = parse_grid(EASY)
+    first = sudoku_task.vocab.id("1")
+    for i in range(81):
+        if cells[i]:
+            continue
+        peers = [j for j in range(81) if j != i and (j // 9 == i // 9 or j % 9 == i % 9 or
+                 (j // 27, j % 9 // 3) == (i // 27, i % 9 // 3))]
+        expect = {d for d in range(1, 10)} - {cells[j] for j in peers}
+        got = {d for d in range(1, 10) if dom[i, first + d - 1]}
+        assert got == expect, i
+
+
+def test_exact_solver_and_generator_give_unique_puzzles():
+    assert "".join(map(str, solve_exact(parse_grid(EASY)))) == EASY_SOLUTION
+    puzzle, sol = make_puzzle(random.Random(3), "expert")
+    assert count_solutions(puzzle) == 1
+    assert solve_exact(puzzle) == sol
+    assert sum(1 for v in puzzle if v) <= 30
+
+
+def test_training_examples_are_valid_grids(sudoku_task):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ex = sudoku_task.training_example(rng)
+        canvas = sudoku_task.encode([EASY])
+        assert sudoku_task.validate(canvas, ex["tokens"][None]).ok.item()
+        assert 17 <= int(ex["fixed"].sum()) <= 45
+
+
+def test_sudoku_x_adds_two_diagonal_groups():
+    from constrained import load_task
+
+    x = load_task("sudoku-x")
+    assert len(x.layout.groups) == 29
+    sol = torch.tensor([x.vocab.id(c) for c in EASY_SOLUTION])[None]
+    rep = x.validate(x.encode([EASY]), sol)
+    assert rep.violations.any()  # the classic solution breaks a diagonal
