@@ -77,6 +77,20 @@ class PassRecord:
 
 
 @dataclass
+class RunStats:
+    """Where a run's time went: the model forward vs everything else (sampler, domains,
+    validator, re-noising)."""
+
+    seconds: float = 0.0
+    forward_seconds: float = 0.0
+    passes: int = 0
+
+    @property
+    def overhead_share(self) -> float:
+        return 0.0 if self.seconds == 0 else 1.0 - self.forward_seconds / self.seconds
+
+
+@dataclass
 class Result:
     """What a solve returns. ``valid`` is True only if the task's validator passed."""
 
@@ -114,6 +128,7 @@ class Solver:
         self.noise = noise
         self.config = config or SolverConfig()
         self.device = torch.device(device)
+        self.stats = RunStats()  # accumulated over every run() of this solver
 
     # -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -148,7 +163,12 @@ class Solver:
             sub = canvas.select(act) if act.numel() < B else canvas
             xa, ca, fa = x[act], committed[act], fixed[act]
             view = torch.where(ca, xa, torch.full_like(xa, mask_id))  # what the validator sees
+            tf = time.perf_counter()
             logits = predict_logits(self.model, xa, sub, coords)  # [b, L, V]
+            if logits.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.stats.forward_seconds += time.perf_counter() - tf
+            self.stats.passes += 1
             allowed = base_domain[act]
             dead = torch.zeros_like(ca)
             if cfg.domains:
@@ -219,8 +239,10 @@ class Solver:
             if cfg.trace:
                 self._record(traces, act, xa, ca, conf, commit, renoise_val, renoise_conf, restart, sub, mask_id)
 
-        return self._results(canvas, problems, x, committed, last_pred, passes, restarts, traces,
-                             time.perf_counter() - t0)
+        results = self._results(canvas, problems, x, committed, last_pred, passes, restarts, traces,
+                                time.perf_counter() - t0)
+        self.stats.seconds += time.perf_counter() - t0
+        return results
 
     # -------------------------------------------------------------------------------
     def _record(self, traces, act, xa, ca, conf, commit, rv, rc, restart, sub, mask_id) -> None:
@@ -268,4 +290,4 @@ def _one_hot_mask(tokens: torch.Tensor, V: int) -> torch.Tensor:
         -1, tokens.unsqueeze(-1), True)
 
 
-__all__ = ["PassRecord", "Result", "Solver", "SolverConfig"]
+__all__ = ["PassRecord", "Result", "RunStats", "Solver", "SolverConfig"]

@@ -1,0 +1,55 @@
+"""The wheel carries every subpackage (engine/, tasks/, finetune/ mapped into the
+``constrained`` namespace), the recipes and the shipped models, and imports from outside
+the repository."""
+
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(out), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (whl,) = out.glob("constrained-*.whl")
+    return whl
+
+
+def test_wheel_maps_folders_into_one_namespace(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    for mod in ("constrained/solver.py", "constrained/engine/noise.py", "constrained/tasks/sudoku.py",
+                "constrained/finetune/trainer.py", "constrained/finetune/recipes/sudoku.toml"):
+        assert mod in names, mod
+    assert not any(n.startswith(("engine/", "tasks/", "finetune/")) for n in names)
+    if (ROOT / "constrained/models/sudoku/model.safetensors").exists():
+        assert "constrained/models/sudoku/model.safetensors" in names
+    assert not any("checkpoints" in n for n in names)
+
+
+def test_wheel_installs_in_fresh_venv_and_imports_from_outside(wheel, tmp_path):
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    py = env_dir / "bin" / "python"
+    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
+                        "--no-index", str(wheel)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (env_dir / "bin" / "constrained").exists()  # the console script
+    code = ("import constrained, constrained.engine, constrained.tasks, constrained.finetune, "
+            "constrained.finetune.recipes, constrained.tasks.sudoku;"
+            "print(constrained.__file__); print(constrained.list_tasks())")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # -I: isolated mode, so neither the repository nor an editable install on sys.path can answer
+    r = subprocess.run([str(py), "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert str(env_dir) in r.stdout.splitlines()[0]
+    assert "sudoku" in r.stdout
