@@ -187,7 +187,8 @@ def write_card(out: Path, task: Task, recipe: dict[str, Any], model, scores: dic
         "## How it was trained",
         "",
         f"- command: `constrained finetune {task.name} --out {out}` (recipe `finetune/recipes/{task.name}.toml`)",
-        f"- data: generated on the fly by `{type(task).__name__}.training_example` (see tasks/); nothing downloaded",
+        "- data: " + (getattr(task, "data_card", None) or f"generated on the fly by `{type(task).__name__}"
+                      ".training_example` (see tasks/); nothing downloaded"),
         f"- steps: {recipe['train']['max_steps']}, batch {recipe['train']['batch_size']}, "
         f"lr {recipe['train']['learning_rate']}, {recipe['train']['lr_scheduler']} schedule",
         f"- wall time: {wall / 60:.1f} min on {machine}",

@@ -1,0 +1,239 @@
+"""Block-autoregressive diffusion: outputs longer than one canvas, block by block.
+
+DiffusionGemma's decoding loop, driven by the project's noise processes and samplers:
+
+1. the prompt is prefilled once, causally, into a ``transformers`` cache;
+2. a fresh canvas of ``canvas_length`` tokens starts from the noise prior and is
+   denoised pass by pass; the :class:`~constrained.engine.samplers.Sampler` commits the
+   positions it is confident about, the rest go back to noise (``[MASK]`` for masked
+   noise; for uniform noise the model's guess, re-drawn at the schedule's rate, as the
+   Solver does); an optional validator's implicated positions are re-noised too;
+3. the finished block is committed to the cache (one causal pass) and the next canvas
+   starts, conditioned on everything before; generation stops early once every item
+   has produced ``[EOS]`` (a committed ``[EOS]`` also fills the rest of its canvas with
+   ``[PAD]`` at once).
+
+With ``use_cache=False`` every canvas pass recomputes the whole prefix instead (the
+baseline the cache is measured against). The model is anything with the
+:class:`BlockModel` methods: the project's ``BlockDiffusionLM`` or the
+DiffusionGemma adapter (``engine/gemma.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from constrained.errors import ConfigError, InvalidProblem
+
+from .noise import NoiseProcess
+from .samplers import Sampler
+
+#: a validator for canvases: tokens [B, K] ([MASK] where not committed) -> violations [B, K] bool
+CanvasValidator = Callable[[torch.Tensor], torch.Tensor]
+
+
+class BlockModel(Protocol):
+    canvas_length: int
+    max_context: int
+    mask_id: int
+    eos_id: int
+    pad_id: int
+
+    def content_mask(self) -> torch.Tensor: ...
+    def new_cache(self, batch: int) -> Any: ...
+    def prefill(self, tokens: torch.Tensor, cache: Any) -> None: ...
+    def commit(self, tokens: torch.Tensor, cache: Any) -> None: ...
+    def canvas_logits(self, canvas: torch.Tensor, cache: Any) -> torch.Tensor: ...
+    def full_logits(self, prefix: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class BlockConfig:
+    """How to decode. ``max_passes`` is per block (default: the canvas length, so the
+    at-least-one-per-pass rule always finishes a block)."""
+
+    max_new_tokens: int = 256
+    sampler: Sampler = field(default_factory=Sampler)
+    max_passes: int | None = None
+    use_cache: bool = True
+    stop_at_eos: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.max_passes is not None and self.max_passes < 1:
+            raise ConfigError(f"max_passes must be >= 1, got {self.max_passes}")
+
+
+@dataclass
+class BlockStats:
+    """Where a decode's time went. ``forward_seconds`` is the canvas passes' model time,
+    ``prefill_seconds`` the prompt prefill and the block commits (also model time)."""
+
+    tokens: int = 0  # tokens produced per the batch (up to and including [EOS])
+    passes: int = 0  # canvas passes (each one forward of the whole batch)
+    commits: int = 0  # causal passes: the prefill and one per committed block
+    blocks: int = 0
+    seconds: float = 0.0
+    forward_seconds: float = 0.0
+    prefill_seconds: float = 0.0
+    validator_seconds: float = 0.0
+    finalized_per_pass: list[float] = field(default_factory=list)  # mean tokens committed per pass, per pass
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+    @property
+    def tokens_per_pass(self) -> float:
+        """Canvas tokens finalised per canvas pass (per item)."""
+        return sum(self.finalized_per_pass) / max(self.passes, 1)
+
+    @property
+    def overhead_share(self) -> float:
+        """Everything but the model (sampler, noise, validator, bookkeeping) as a share of the time."""
+        model = self.forward_seconds + self.prefill_seconds
+        return 0.0 if self.seconds == 0 else max(0.0, 1.0 - model / self.seconds)
+
+
+def _sync(t: torch.Tensor) -> None:
+    if t.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+@torch.no_grad()
+def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess,
+                    config: BlockConfig | None = None, validator: CanvasValidator | None = None,
+                    cache: Any = None) -> tuple[torch.Tensor, BlockStats]:
+    """prompt [B, P] -> (new tokens [B, N] with [PAD] after each item's [EOS], stats).
+
+    ``N`` is ``max_new_tokens`` rounded up to whole canvases. ``cache`` continues a
+    conversation: a cache from ``model.new_cache`` that already holds the earlier tokens
+    (``prompt`` then holds only the new ones).
+    """
+    cfg = config or BlockConfig()
+    if prompt.dim() != 2 or prompt.shape[1] < 1:
+        raise InvalidProblem(f"prompt must be [B, P] with P >= 1, got shape {tuple(prompt.shape)}")
+    B = prompt.shape[0]
+    K = model.canvas_length
+    n_blocks = -(-cfg.max_new_tokens // K)
+    past = 0 if cache is None else cache.length
+    total = past + prompt.shape[1] + n_blocks * K
+    if total > model.max_context:
+        raise InvalidProblem(f"prompt of {prompt.shape[1]} tokens (+{past} cached) plus {n_blocks} canvases "
+                             f"of {K} exceed the model's context of {model.max_context} positions")
+    device = prompt.device
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    max_passes = cfg.max_passes or K
+    domain = model.content_mask().to(device).expand(B, K, -1)  # [B, K, V]
+    no_fixed = torch.zeros(B, K, dtype=torch.bool, device=device)
+    stats = BlockStats()
+    t0 = time.perf_counter()
+
+    prefix = prompt
+    if cfg.use_cache:
+        if cache is None:
+            cache = model.new_cache(B)
+        tp = time.perf_counter()
+        model.prefill(prompt, cache)
+        stats.prefill_seconds += time.perf_counter() - tp
+        stats.commits += 1
+    elif cache is not None:
+        raise ConfigError("use_cache=False recomputes the prefix every pass; do not pass a cache")
+
+    out = torch.full((B, n_blocks * K), model.pad_id, dtype=torch.long, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    for b in range(n_blocks):
+        x = noise.prior(torch.zeros(B, K, dtype=torch.long, device=device), no_fixed, domain, gen)
+        committed = finished.unsqueeze(1).expand(B, K).clone()  # finished items: nothing to do
+        x[committed] = model.pad_id
+        pred = x
+        for p in range(max_passes):
+            if bool(committed.all()):
+                break
+            tf = time.perf_counter()
+            logits = model.canvas_logits(x, cache) if cfg.use_cache else model.full_logits(prefix, x)
+            _sync(logits)
+            stats.forward_seconds += time.perf_counter() - tf
+            stats.passes += 1
+            pred, _, commit, _ = cfg.sampler.step(logits, domain, ~committed, p, generator=gen)
+            x = torch.where(commit, pred, x)
+            committed = committed | commit
+            if cfg.stop_at_eos:  # after a committed [EOS], the rest of the canvas is padding
+                eos_at = (x == model.eos_id) & committed
+                after = eos_at.long().cumsum(1) - eos_at.long() > 0
+                x = torch.where(after, torch.full_like(x, model.pad_id), x)
+                commit = commit | (after & ~committed)
+                committed = committed | after
+            stats.finalized_per_pass.append(float((commit & (x != model.pad_id)).sum()) / B)
+            if validator is not None:
+                tv = time.perf_counter()
+                view = torch.where(committed, x, torch.full_like(x, model.mask_id))
+                bad = validator(view) & committed & ~(x == model.pad_id)
+                committed = committed & ~bad
+                stats.validator_seconds += time.perf_counter() - tv
+            free = ~committed
+            if noise.name == "uniform":
+                level = 1.0 - (p + 1) / max_passes
+                redraw = torch.rand(free.shape, generator=gen, device=device) < level
+                x = torch.where(free, torch.where(redraw, noise.noise_tokens(domain, gen), pred), x)
+            else:
+                x = torch.where(free, torch.full_like(x, model.mask_id), x)
+        x = torch.where(committed, x, pred)  # budget spent: the model's last guess
+        if cfg.stop_at_eos:
+            eos_at = x == model.eos_id
+            after = eos_at.long().cumsum(1) - eos_at.long() > 0
+            x = torch.where(after | finished.unsqueeze(1), torch.full_like(x, model.pad_id), x)
+        out[:, b * K : (b + 1) * K] = x
+        stats.blocks += 1
+        if cfg.stop_at_eos:
+            finished |= (x == model.eos_id).any(1)
+            if bool(finished.all()):
+                break
+        if b < n_blocks - 1:
+            if cfg.use_cache:
+                tp = time.perf_counter()
+                model.commit(x, cache)
+                _sync(x)
+                stats.prefill_seconds += time.perf_counter() - tp
+                stats.commits += 1
+            else:
+                prefix = torch.cat([prefix, x], 1)
+    stats.seconds = time.perf_counter() - t0
+    produced = produced_tokens(out, model.eos_id, model.pad_id) if cfg.stop_at_eos else None
+    stats.tokens = out.numel() if produced is None else int(produced.sum())
+    return out, stats
+
+
+def produced_tokens(out: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
+    """[B] tokens each item produced: up to and including its first [EOS] (all of them if none)."""
+    eos = out == eos_id
+    first = torch.where(eos.any(1), eos.float().argmax(1) + 1, torch.full_like(eos[:, 0], out.shape[1],
+                                                                               dtype=torch.long))
+    return first
+
+
+def repetition_validator(n: int = 4, mask_id: int = 1, pad_id: int = 0) -> CanvasValidator:
+    """A canvas validator against the failure parallel decoding is known for: a token n-gram
+    that repeats the n-gram right before it ("x = x = x = ..."). Flags the repeating copy."""
+
+    def check(tokens: torch.Tensor) -> torch.Tensor:
+        B, K = tokens.shape
+        bad = torch.zeros(B, K, dtype=torch.bool, device=tokens.device)
+        if K < 2 * n:
+            return bad
+        same = tokens[:, n:] == tokens[:, :-n]  # [B, K-n]: position i+n equals position i
+        real = (tokens[:, n:] != mask_id) & (tokens[:, n:] != pad_id)
+        run = (same & real).float().unsqueeze(1)  # windows of n consecutive equalities
+        full = torch.nn.functional.conv1d(run, torch.ones(1, 1, n)).squeeze(1) >= n  # [B, K-2n+1]
+        for k in range(n):
+            bad[:, n + k : n + k + full.shape[1]] |= full
+        return bad
+
+    return check

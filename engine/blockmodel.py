@@ -1,0 +1,219 @@
+"""The project's own block-diffusion language model: a decoder (Llama-style) transformer
+whose one set of weights serves both DiffusionGemma roles.
+
+- **prefill / commit** (the "encoder"): the prompt, and each finished block, run with
+  causal attention and their keys/values are appended to a ``transformers``
+  ``DynamicCache``;
+- **canvas pass** (the "decoder"): the canvas of ``canvas_length`` tokens attends
+  bidirectionally inside itself and to every cached key/value, which is read, never
+  recomputed and never written (a read-through view of the cache).
+
+The model is a ``LlamaForCausalLM`` with a config that records its canvas length and
+noise, so it has exactly the architecture and size of the autoregressive baseline
+(``engine/ar.py``): the comparison between the two is fair by construction.
+
+Training (``diffusion_loss``) follows the same masks: a causal prompt of random length,
+then one noisy block that attends to the prompt and bidirectionally to itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import torch
+from transformers import AutoConfig, DynamicCache, LlamaConfig, LlamaForCausalLM
+
+from constrained.errors import ConfigError, InvalidProblem, ModelMismatch
+
+from .noise import NoiseProcess
+
+
+class BlockDiffusionConfig(LlamaConfig):
+    model_type = "constrained-block-diffusion"
+
+    def __init__(self, canvas_length: int = 256, noise: str = "mask", mask_token_id: int = 1,
+                 **kwargs: Any) -> None:
+        self.canvas_length = canvas_length
+        self.noise = noise
+        self.mask_token_id = mask_token_id
+        super().__init__(**kwargs)
+
+
+def config_fingerprint(config: Any) -> str:
+    """A short hash of what makes two models' caches interchangeable (shapes, vocab, rope)."""
+    keys = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+            "num_key_value_heads", "head_dim", "intermediate_size", "rope_parameters", "canvas_length")
+    d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    blob = json.dumps({k: d.get(k) for k in keys}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+class ModelCache:
+    """A ``DynamicCache`` tagged with the model that wrote it and how many tokens it holds.
+
+    ``cache`` is the transformers cache object itself (usable with any transformers code).
+    """
+
+    def __init__(self, cache: DynamicCache, owner: str, batch: int) -> None:
+        self.cache = cache
+        self.owner = owner
+        self.batch = batch
+
+    @property
+    def length(self) -> int:
+        return self.cache.get_seq_length()
+
+
+class _ReadThrough:
+    """Attention reads ``cached ++ new`` keys/values; the cache itself is left as it was."""
+
+    def __init__(self, cache: DynamicCache) -> None:
+        self.cache = cache
+        self.is_compileable = False
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        layer = self.cache.layers[layer_idx]
+        if getattr(layer, "keys", None) is None or layer.keys.numel() == 0:
+            return key_states, value_states
+        return torch.cat([layer.keys, key_states], dim=-2), torch.cat([layer.values, value_states], dim=-2)
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.cache.get_seq_length(layer_idx)
+
+
+class BlockDiffusionLM(LlamaForCausalLM):
+    """tokens -> logits; prefill/commit causally into a cache, denoise a canvas against it."""
+
+    config_class = BlockDiffusionConfig
+
+    # --- what the block engine needs ------------------------------------------------------
+    @property
+    def canvas_length(self) -> int:
+        return int(self.config.canvas_length)
+
+    @property
+    def max_context(self) -> int:
+        return int(self.config.max_position_embeddings)
+
+    @property
+    def mask_id(self) -> int:
+        return int(self.config.mask_token_id)
+
+    @property
+    def eos_id(self) -> int:
+        return int(self.config.eos_token_id)
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.config.pad_token_id)
+
+    def content_mask(self) -> torch.Tensor:
+        """[V] bool: tokens a canvas position may hold ([EOS] and ordinary tokens; not [PAD]/[MASK])."""
+        m = torch.ones(self.config.vocab_size, dtype=torch.bool)
+        m[self.pad_id] = False
+        m[self.mask_id] = False
+        return m
+
+    def new_cache(self, batch: int) -> ModelCache:
+        return ModelCache(DynamicCache(config=self.config), config_fingerprint(self.config), batch)
+
+    def check_cache(self, cache: ModelCache) -> None:
+        if not isinstance(cache, ModelCache):
+            raise ModelMismatch(f"expected a cache made by model.new_cache(), got {type(cache).__name__}")
+        mine = config_fingerprint(self.config)
+        if cache.owner != mine:
+            raise ModelMismatch(f"this KV cache was written by another model (config {cache.owner}); "
+                                f"this model is {mine}: start a new cache with model.new_cache()")
+
+    def _positions(self, start: int, n: int) -> torch.Tensor:
+        if start + n > self.max_context:
+            raise InvalidProblem(f"{start} cached tokens plus {n} new ones exceed the model's context of "
+                                 f"{self.max_context} positions")
+        return torch.arange(start, start + n, device=self.device).unsqueeze(0)
+
+    @torch.no_grad()
+    def prefill(self, tokens: torch.Tensor, cache: ModelCache) -> None:
+        """Run ``tokens`` [B, T] causally; append their keys/values to ``cache`` (prompt, finished block)."""
+        self.check_cache(cache)
+        if tokens.shape[0] != cache.batch:
+            raise InvalidProblem(f"batch of {tokens.shape[0]} does not match the cache's batch "
+                                 f"of {cache.batch}")
+        pos = self._positions(cache.length, tokens.shape[1])
+        self.model(input_ids=tokens, position_ids=pos, past_key_values=cache.cache, use_cache=True)
+
+    commit = prefill
+
+    def _check_canvas(self, canvas: torch.Tensor) -> None:
+        if canvas.shape[1] != self.canvas_length:
+            raise ModelMismatch(f"canvas of {canvas.shape[1]} tokens: this model was trained for canvases of "
+                                f"{self.canvas_length}")
+
+    @torch.no_grad()
+    def canvas_logits(self, canvas: torch.Tensor, cache: ModelCache) -> torch.Tensor:
+        """canvas [B, K] -> logits [B, K, V]; the canvas attends to every cached token and to itself."""
+        self.check_cache(cache)
+        self._check_canvas(canvas)
+        start = cache.length
+        pos = self._positions(start, canvas.shape[1])
+        K = canvas.shape[1]
+        mask = torch.ones(1, 1, K, start + K, dtype=torch.bool, device=self.device)
+        out = self.model(input_ids=canvas, position_ids=pos, attention_mask=mask,
+                         past_key_values=_ReadThrough(cache.cache), use_cache=False)
+        return self.lm_head(out.last_hidden_state)
+
+    @torch.no_grad()
+    def full_logits(self, prefix: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
+        """No cache: recompute ``prefix`` [B, T] (causal) with ``canvas`` [B, K] -> logits [B, K, V]."""
+        self._check_canvas(canvas)
+        T, K = prefix.shape[1], canvas.shape[1]
+        pos = self._positions(0, T + K)
+        mask = block_mask(T, K, device=self.device)
+        out = self.model(input_ids=torch.cat([prefix, canvas], 1), position_ids=pos, attention_mask=mask,
+                         use_cache=False)
+        return self.lm_head(out.last_hidden_state[:, T:])
+
+    # --- training -------------------------------------------------------------------------
+    def diffusion_loss(self, x0: torch.Tensor, prompt_len: int, noise: NoiseProcess,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """x0 [B, P + K] clean tokens: the first ``prompt_len`` are the causal prompt, the last K the block
+        to denoise. Returns the noise process's loss on the block."""
+        B, S = x0.shape
+        K = S - prompt_len
+        if K != self.canvas_length:
+            raise ConfigError(f"training block of {K} tokens; the model's canvas is {self.canvas_length}")
+        block = x0[:, prompt_len:]
+        fixed = torch.zeros_like(block, dtype=torch.bool)
+        domain = self.content_mask().to(x0.device).expand(B, K, -1)
+        t = noise.sample_t(B, generator=generator, device=x0.device)
+        xt, corrupted = noise.corrupt(block, t, fixed, domain, generator)
+        mask = block_mask(prompt_len, K, device=x0.device)
+        out = self.model(input_ids=torch.cat([x0[:, :prompt_len], xt], 1), attention_mask=mask,
+                         position_ids=torch.arange(S, device=x0.device).unsqueeze(0), use_cache=False)
+        logits = self.lm_head(out.last_hidden_state[:, prompt_len:])
+        return noise.loss(logits, block, corrupted, t, fixed)
+
+
+def block_mask(prefix: int, canvas: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """[1, 1, T+K, T+K] bool: the prefix is causal; the canvas sees the whole prefix and all of itself."""
+    n = prefix + canvas
+    i = torch.arange(n, device=device)
+    causal = i[:, None] >= i[None, :]
+    canvas_row = (i >= prefix)[:, None]
+    return (causal | canvas_row).view(1, 1, n, n)
+
+
+def block_config(vocab_size: int, canvas_length: int, noise: str = "mask", *, hidden_size: int = 128,
+                 num_hidden_layers: int = 4, num_attention_heads: int = 4, intermediate_size: int = 384,
+                 max_position_embeddings: int = 8192, **kw: Any) -> BlockDiffusionConfig:
+    return BlockDiffusionConfig(
+        canvas_length=canvas_length, noise=noise, mask_token_id=1, vocab_size=vocab_size,
+        hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+        num_key_value_heads=num_attention_heads, intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings, pad_token_id=0, eos_token_id=2, bos_token_id=None,
+        tie_word_embeddings=True, attn_implementation="sdpa", **kw)
+
+
+AutoConfig.register(BlockDiffusionConfig.model_type, BlockDiffusionConfig)

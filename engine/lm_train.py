@@ -1,0 +1,219 @@
+"""Train the block-diffusion language model and its autoregressive baseline on the same
+tokens, the same batches and the same number of steps (nanoGPT-style loop, AdamW, cosine).
+
+    python -m constrained.engine.lm_train --kind block --out constrained/models/code-block-diffusion
+    python -m constrained.engine.lm_train --kind ar    --out constrained/models/code-ar
+
+Both read the Python standard library's sources (``engine/corpus.py``); the tokenizer
+is trained once, saved next to each model, and reused when ``--tokenizer`` names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from constrained.errors import ConfigError
+
+from .ar import ar_config_like
+from .blockmodel import BlockDiffusionLM, block_config
+from .corpus import build_tokenizer, encode_texts, load_corpus, load_tokenizer, sample_windows
+from .noise import make_noise
+
+
+@dataclass
+class LMTrainConfig:
+    kind: str = "block"  # "block" (block diffusion) or "ar"
+    canvas_length: int = 256
+    prompt_max: int = 64  # training prompts are 1..prompt_max tokens
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 384
+    noise: str = "mask"
+    steps: int = 600
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    warmup: int = 50
+    max_minutes: float = 9.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("block", "ar"):
+            raise ConfigError(f"kind must be 'block' or 'ar', got {self.kind!r}")
+        if self.prompt_max < 1 or self.canvas_length < 1:
+            raise ConfigError("prompt_max and canvas_length must be >= 1")
+
+
+def _lr(cfg: LMTrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.learning_rate * (step + 1) / cfg.warmup
+    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def build_models_config(cfg: LMTrainConfig, vocab_size: int):
+    bc = block_config(vocab_size, cfg.canvas_length, cfg.noise, hidden_size=cfg.hidden_size,
+                      num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
+                      intermediate_size=cfg.intermediate_size)
+    return bc, ar_config_like(bc)
+
+
+def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None) -> dict:
+    from transformers import LlamaForCausalLM
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus()
+    tok = load_tokenizer(tokenizer) if tokenizer else build_tokenizer(corpus.train, cfg.vocab_size)
+    tok.save(str(out / "tokenizer.json"))
+    train_ids = encode_texts(tok, corpus.train)
+    held_ids = encode_texts(tok, corpus.heldout)
+    V = tok.get_vocab_size()
+    bc, ac = build_models_config(cfg, V)
+    torch.manual_seed(cfg.seed)
+    model = BlockDiffusionLM(bc) if cfg.kind == "block" else LlamaForCausalLM(ac)
+    model.train()
+    noise = make_noise(cfg.noise, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01, betas=(0.9, 0.95))
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    S = cfg.prompt_max + cfg.canvas_length
+    log: list[dict] = []
+    t0 = time.time()
+    step = 0
+    for step in range(cfg.steps):
+        x = sample_windows(train_ids, cfg.batch_size, S, rng)  # same windows for both kinds
+        p = int(rng.integers(1, cfg.prompt_max + 1))
+        x = x[:, cfg.prompt_max - p :]
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step)
+        if cfg.kind == "block":
+            loss = model.diffusion_loss(x, p, noise, gen)
+        else:
+            loss = model(input_ids=x, labels=x, use_cache=False).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 20 == 0 or step == cfg.steps - 1:
+            log.append({"step": step, "loss": float(loss), "seconds": round(time.time() - t0, 1)})
+            print(f"step {step} loss {float(loss):.4f} {time.time() - t0:.0f}s", flush=True)
+        if time.time() - t0 > cfg.max_minutes * 60:
+            print(f"stopping at step {step}: {cfg.max_minutes} min budget", flush=True)
+            break
+    wall = time.time() - t0
+    model.eval()
+    held = heldout_loss(model, cfg, held_ids, noise)
+    model.save_pretrained(out, safe_serialization=True)
+    summary = {"config": asdict(cfg), "steps_done": step + 1, "wall_seconds": round(wall, 1),
+               "heldout_loss": held, "vocab_size": V, "train_tokens": int(train_ids.numel()),
+               "heldout_tokens": int(held_ids.numel()), "corpus": corpus.source}
+    (out / "training_log.json").write_text(json.dumps({"summary": summary, "log": log}, indent=1))
+    _plot(log, out / "loss.png", cfg.kind)
+    _card(out, cfg, summary, model)
+    return summary
+
+
+@torch.no_grad()
+def heldout_loss(model, cfg: LMTrainConfig, held_ids: torch.Tensor, noise, n: int = 64) -> float:
+    """Mean loss on ``n`` held-out windows: the training objective, on files never trained on."""
+    rng = np.random.default_rng(1234)
+    gen = torch.Generator().manual_seed(1234)
+    S = cfg.prompt_max + cfg.canvas_length
+    x = sample_windows(held_ids, n, S, rng)
+    losses = []
+    for i in range(0, n, 16):
+        xb = x[i : i + 16]
+        if cfg.kind == "block":
+            losses.append(float(model.diffusion_loss(xb, cfg.prompt_max, noise, gen)))
+        else:
+            losses.append(float(model(input_ids=xb, labels=xb, use_cache=False).loss))
+    return round(sum(losses) / len(losses), 4)
+
+
+def _plot(log: list[dict], path: Path, kind: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in log], [r["loss"] for r in log])
+    ax.set_xlabel("step")
+    ax.set_ylabel("diffusion loss" if kind == "block" else "next-token loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _card(out: Path, cfg: LMTrainConfig, s: dict, model) -> None:
+    n = sum(p.numel() for p in model.parameters())
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores (shared), "
+               f"{'CUDA' if torch.cuda.is_available() else 'CPU only'}, torch {torch.__version__}")
+    what = ("a block-diffusion language model (DiffusionGemma-style: causal prefill into a KV cache, "
+            f"bidirectional {cfg.canvas_length}-token canvas, {cfg.noise} noise)" if cfg.kind == "block"
+            else "the autoregressive baseline of the same architecture and size")
+    obj = "MDLM masked-diffusion loss (an upper bound on the NLL per token)" if cfg.kind == "block" \
+        else "next-token cross-entropy (NLL per token)"
+    lines = [
+        f"# {out.name}",
+        "",
+        f"{what.capitalize()}: a Llama-style decoder, {n / 1e6:.2f} M parameters "
+        f"({cfg.num_hidden_layers} layers, width {cfg.hidden_size}, {cfg.num_attention_heads} heads, "
+        f"vocab {s['vocab_size']}), part of `constrained`'s engine benchmark (BENCHMARKS.md).",
+        "",
+        "## Training",
+        "",
+        f"- command: `python -m constrained.engine.lm_train --kind {cfg.kind} --out {out}`",
+        f"- data: Python standard-library sources from this machine ({s['corpus']}): "
+        f"{s['train_tokens']:,} training tokens, {s['heldout_tokens']:,} held-out tokens (every 10th file); "
+        "byte-level BPE tokenizer trained on the training files (`tokenizer.json`)",
+        f"- {s['steps_done']} steps of {cfg.batch_size} windows of {cfg.prompt_max}+{cfg.canvas_length} "
+        f"tokens (the same windows, seed {cfg.seed}, for both models), AdamW lr {cfg.learning_rate}, cosine",
+        f"- wall time {s['wall_seconds'] / 60:.1f} min on {machine}",
+        "",
+        "## Score",
+        "",
+        f"Held-out {obj}: **{s['heldout_loss']:.3f}** (64 windows of held-out files).",
+        "",
+        "A small model trained for minutes on a shared CPU: it writes Python-looking text, not working "
+        "programs. It exists to measure the engine (speed, passes, cache), not to be used for code.",
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kind", choices=["block", "ar"], required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--tokenizer", default=None, help="reuse this tokenizer.json (or a folder holding one)")
+    for f in LMTrainConfig.__dataclass_fields__.values():
+        if f.name == "kind":
+            continue
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None)
+    a = p.parse_args(argv)
+    kw = {k: v for k, v in vars(a).items() if k in LMTrainConfig.__dataclass_fields__ and v is not None}
+    try:
+        print(json.dumps(train(LMTrainConfig(**kw), a.out, a.tokenizer), indent=1))
+    except ConfigError as e:
+        print(f"lm_train: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Block-autoregressive diffusion with a KV cache, and the AR baseline, on tiny random models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from constrained.engine.ar import ar_config_like, ar_generate, continuation_nll
+from constrained.engine.block import BlockConfig, generate_blocks, produced_tokens, repetition_validator
+from constrained.engine.blockmodel import BlockDiffusionLM, block_config
+from constrained.engine.noise import MaskNoise, UniformNoise
+from constrained.engine.samplers import Sampler
+
+from constrained.errors import ConfigError, InvalidProblem, ModelMismatch
+
+V, K = 48, 8
+
+
+def tiny_block_model(seed: int = 0, canvas: int = K, ctx: int = 96) -> BlockDiffusionLM:
+    torch.manual_seed(seed)
+    cfg = block_config(V, canvas, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, max_position_embeddings=ctx)
+    return BlockDiffusionLM(cfg).eval()
+
+
+@pytest.fixture(scope="module")
+def model() -> BlockDiffusionLM:
+    return tiny_block_model()
+
+
+@pytest.fixture(scope="module")
+def prompt() -> torch.Tensor:
+    return torch.randint(3, V, (3, 6), generator=torch.Generator().manual_seed(1))
+
+
+def test_canvas_pass_on_the_cache_equals_recomputing_the_prefix(model, prompt):
+    cache = model.new_cache(3)
+    model.prefill(prompt, cache)
+    block = torch.randint(3, V, (3, K), generator=torch.Generator().manual_seed(2))
+    model.commit(block, cache)
+    canvas = torch.randint(3, V, (3, K), generator=torch.Generator().manual_seed(3))
+    cached = model.canvas_logits(canvas, cache)
+    full = model.full_logits(torch.cat([prompt, block], 1), canvas)
+    assert torch.allclose(cached, full, atol=1e-5)
+    assert cache.length == prompt.shape[1] + K  # the canvas pass read the cache and left it as it was
+
+
+@pytest.mark.parametrize("noise", [MaskNoise(1), UniformNoise(1)], ids=["mask", "uniform"])
+def test_cached_and_uncached_block_decoding_give_the_same_tokens(model, prompt, noise):
+    cfg = dict(max_new_tokens=3 * K, sampler=Sampler(threshold=0.05), stop_at_eos=False)
+    a, sa = generate_blocks(model, prompt, noise, BlockConfig(**cfg))
+    b, sb = generate_blocks(model, prompt, noise, BlockConfig(use_cache=False, **cfg))
+    assert torch.equal(a, b)
+    assert a.shape == (3, 3 * K)
+    assert sa.blocks == 3 and sa.commits == 3  # prefill + two committed blocks (the last needs none)
+    assert sb.commits == 0 and sa.passes == sb.passes
+    assert ((a >= 2) & (a != model.mask_id)).all()  # every position holds content
+
+
+def test_topk_schedule_finalises_canvas_over_steps_passes(model, prompt):
+    cfg = BlockConfig(max_new_tokens=2 * K, sampler=Sampler("topk", steps=2), stop_at_eos=False)
+    out, st = generate_blocks(model, prompt, MaskNoise(1), cfg)
+    assert st.passes == 4 and st.tokens_per_pass == pytest.approx(K / 2)
+    assert st.tokens == 3 * 2 * K
+
+
+class EosAt:
+    """A model wrapper whose logits force [EOS] at one canvas position of the first block."""
+
+    def __init__(self, model: BlockDiffusionLM, pos: int) -> None:
+        self.m, self.pos = model, pos
+        for name in ("canvas_length", "max_context", "mask_id", "eos_id", "pad_id"):
+            setattr(self, name, getattr(model, name))
+        self.content_mask, self.new_cache, self.prefill = model.content_mask, model.new_cache, model.prefill
+        self.commit = model.commit
+
+    def canvas_logits(self, canvas, cache):
+        logits = self.m.canvas_logits(canvas, cache)
+        logits[:, self.pos, self.eos_id] = 1e4
+        return logits
+
+
+def test_eos_stops_generation_and_pads_the_rest(model, prompt):
+    out, st = generate_blocks(EosAt(model, 3), prompt, MaskNoise(1),
+                              BlockConfig(max_new_tokens=4 * K, sampler=Sampler(threshold=0.05)))
+    assert st.blocks == 1  # every item stopped in the first block: no more canvases
+    assert (out[:, 3] == model.eos_id).all() and (out[:, 4:] == model.pad_id).all()
+    assert produced_tokens(out, model.eos_id, model.pad_id).tolist() == [4, 4, 4]
+    assert st.passes < K  # the padding after [EOS] was finalised at once
+
+
+def test_repetition_validator_flags_the_repeating_copy():
+    check = repetition_validator(n=2)
+    bad = check(torch.tensor([[5, 6, 5, 6, 5, 6, 7, 8], [5, 6, 7, 8, 9, 10, 11, 12]]))
+    assert bad[0].tolist() == [False, False, True, True, True, True, False, False]
+    assert not bad[1].any()
+
+
+def test_validator_renoises_implicated_positions_and_is_timed(model, prompt):
+    calls = []
+
+    def no_token_7(view):
+        calls.append(view.clone())
+        return view == 7
+
+    out, st = generate_blocks(model, prompt, MaskNoise(1), BlockConfig(max_new_tokens=K, sampler=Sampler(
+        threshold=0.05), stop_at_eos=False, max_passes=3 * K), validator=no_token_7)
+    assert len(calls) == st.passes and st.validator_seconds > 0
+    assert not (out == 7).any() or st.passes == 3 * K
+
+
+def test_bad_inputs_raise_clear_errors(model, prompt):
+    with pytest.raises(InvalidProblem, match="context of 96"):
+        generate_blocks(model, torch.randint(3, V, (1, 90)), MaskNoise(1), BlockConfig(max_new_tokens=16))
+    with pytest.raises(ModelMismatch, match="trained for canvases of 8"):
+        model.canvas_logits(torch.randint(3, V, (3, K + 1)), model.new_cache(3))
+    other = tiny_block_model(canvas=16)
+    cache = other.new_cache(3)
+    with pytest.raises(ModelMismatch, match="another model"):
+        model.prefill(prompt, cache)
+    with pytest.raises(ModelMismatch, match="another model"):
+        generate_blocks(model, prompt, MaskNoise(1), BlockConfig(max_new_tokens=16), cache=cache)
+    with pytest.raises(ConfigError):
+        BlockConfig(max_new_tokens=0)
+
+
+def test_save_and_reload_keeps_the_canvas_length(model, tmp_path):
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    again = BlockDiffusionLM.from_pretrained(tmp_path)
+    assert again.canvas_length == K and isinstance(again, BlockDiffusionLM)
+
+
+def test_ar_baseline_has_the_same_size_and_decodes_with_a_cache(model, prompt):
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    ar = LlamaForCausalLM(ar_config_like(model.config)).eval()
+    assert sum(p.numel() for p in ar.parameters()) == sum(p.numel() for p in model.parameters())
+    out, st = ar_generate(ar, prompt, 10, stop_at_eos=False)
+    assert out.shape == (3, 10) and st.passes == 10 and st.tokens == 30
+    # greedy decoding with the cache equals greedy decoding without it
+    x = prompt
+    for _ in range(10):
+        x = torch.cat([x, ar(input_ids=x).logits[:, -1].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(out, x[:, prompt.shape[1]:])
+    nll = continuation_nll(ar, prompt, out)
+    assert nll.shape == (3,) and (nll > 0).all()
+    with pytest.raises(InvalidProblem, match="context"):
+        ar_generate(ar, prompt, 200)
