@@ -48,7 +48,10 @@ def check_compatible(config: DenoiserConfig, task: Task, where: str) -> None:
 
 
 def token_map_from_tokenizer(vocab: Vocab, tokenizer) -> torch.Tensor:
-    """Map a task vocabulary onto a hub tokenizer's ids ([PAD]/[MASK] to its pad/mask tokens)."""
+    """Map a task vocabulary onto a hub tokenizer's ids ([PAD]/[MASK] to its pad/mask tokens).
+
+    Content tokens must exist in the tokenizer (single letters for protein LMs such as ESM-2);
+    context-only specials it lacks (``vocab.extra``) map to its unknown token."""
     ids = []
     for tok in vocab.tokens:
         if tok == PAD:
@@ -58,7 +61,10 @@ def token_map_from_tokenizer(vocab: Vocab, tokenizer) -> torch.Tensor:
         else:
             i = tokenizer.convert_tokens_to_ids(tok)
             if i is None or i == tokenizer.unk_token_id:
-                raise ModelMismatch(f"task token {tok!r} is not in the model's tokenizer")
+                if tok in vocab.extra and tokenizer.unk_token_id is not None:
+                    i = tokenizer.unk_token_id  # a context-only special (a label) the model has no token for
+                else:
+                    raise ModelMismatch(f"task token {tok!r} is not in the model's tokenizer")
         if i is None:
             raise ModelMismatch(f"the model's tokenizer has no token for {tok}")
         ids.append(int(i))
@@ -90,13 +96,16 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
             m = DenoiserModel.from_pretrained(path, use_safetensors=True)
             check_compatible(m.config, task, str(path))
             return m.eval(), make_noise(noise or m.config.noise, mask_id)
-    elif model != "default" and Path(model).suffix or str(model).startswith((".", "/")):
-        raise ModelMismatch(f"model path {model} does not exist")
+    elif isinstance(model, Path) or str(model).startswith((".", "/", "~")) or path.exists():
+        raise ModelMismatch(f"model path {model} does not exist or is not a directory")
     # any transformers masked LM, local or hub
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    base = AutoModelForMaskedLM.from_pretrained(str(path), trust_remote_code=trust_remote_code,
-                                                use_safetensors=True)
-    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    try:
+        base = AutoModelForMaskedLM.from_pretrained(str(path), trust_remote_code=trust_remote_code,
+                                                    use_safetensors=True)
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ModelMismatch(f"could not load model {str(model)!r} as a masked LM: {e}") from None
     wrapped = HFMaskedLMDenoiser(base, token_map_from_tokenizer(task.vocab, tok))
     return wrapped.eval(), make_noise(noise or "mask", mask_id)
