@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tasks", help="list the registered tasks")
     s.set_defaults(fn=cmd_tasks)
 
-    s = sub.add_parser("solve", help="solve a problem (or a file of them)")
+    # allow_abbrev off: an unknown --n is a task option, not an abbreviation of --no-...
+    s = sub.add_parser("solve", help="solve a problem (or a file of them)", allow_abbrev=False)
     s.add_argument("task")
     s.add_argument("input", help="the problem itself, or a file")
     s.add_argument("--json", action="store_true", help="one JSON result per line")

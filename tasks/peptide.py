@@ -302,6 +302,8 @@ class Peptide(Task):
 
     name = "peptide"
     default_model = "peptide"
+    #: design, not puzzle solving: sample (so n designs of one spec differ) on a top-k schedule
+    solver_defaults: dict[str, Any] = {"temperature": 0.7, "strategy": "topk", "steps": 16}
 
     def __init__(self, max_len: int = 64, n: int = 1, localise: int = 3, min_train_len: int = 5) -> None:
         if not 8 <= max_len <= 512:
