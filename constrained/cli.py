@@ -132,10 +132,8 @@ def cmd_solve(a: argparse.Namespace) -> int:
 
 
 def cmd_finetune(a: argparse.Namespace) -> int:
-    if a.mode != "full":
-        raise ConstrainedError(f"--mode {a.mode} is not available yet; use --mode full")
-    from constrained.finetune.run import finetune
-
+    if a.mode != "lora" and (a.base is not None or a.merge):
+        raise ConstrainedError("--base and --merge belong to --mode lora")
     overrides = list(a.set or [])
     if a.steps is not None:
         overrides.append(f"train.max_steps={a.steps}")
@@ -145,8 +143,21 @@ def cmd_finetune(a: argparse.Namespace) -> int:
         overrides.append(f"train.learning_rate={a.lr}")
     if a.noise is not None:
         overrides.append(f"train.noise={a.noise}")
-    res = finetune(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
-                   resume=not a.no_resume)
+    if a.mode == "lora":
+        from constrained.finetune.lora import finetune_lora
+
+        res = finetune_lora(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, base=a.base,
+                            init=a.init, merge=a.merge, resume=not a.no_resume)
+    elif a.mode == "reward":
+        from constrained.finetune.reward import finetune_reward
+
+        res = finetune_reward(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
+                              resume=not a.no_resume)
+    else:
+        from constrained.finetune.run import finetune
+
+        res = finetune(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
+                       resume=not a.no_resume)
     print(json.dumps(res, indent=1))
     return 0
 
@@ -174,7 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="output folder (default runs/TASK)")
     s.add_argument("--recipe", default=None, help="recipe TOML (default finetune/recipes/TASK.toml)")
     s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe entry")
-    s.add_argument("--init", default=None, help="continue from this checkpoint")
+    s.add_argument("--init", default=None,
+                   help="continue from this checkpoint (full, reward: a model; lora: an adapter of --base)")
+    s.add_argument("--base", default=None,
+                   help="lora: base model: 'default', 'task:NAME' (another task's model), a dir, a hub id")
+    s.add_argument("--merge", action="store_true", help="lora: also write the merged model to OUT/merged")
     s.add_argument("--steps", type=int, default=None)
     s.add_argument("--batch-size", type=int, default=None)
     s.add_argument("--lr", type=float, default=None)

@@ -41,7 +41,30 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "options": {},
     },
     "task": {},
+    # --mode lora (finetune/lora.py)
+    "lora": {
+        "base": "default",  # "default" (the task's shipped model), "task:NAME" (another task's), or a path
+        "rank": 8,
+        "alpha": 16,
+        "dropout": 0.0,
+        "target_modules": "",  # "" = chosen per architecture (finetune.lora.default_target_modules)
+        "modules_to_save": "",  # extra modules trained in full and saved with the adapter
+    },
+    # --mode reward (finetune/reward.py)
+    "reward": {
+        "group_size": 8,  # samples per problem; advantages are relative to the group
+        "grade": "expert",  # generator options of the problems sampled from
+        "pool_size": 256,  # problems generated for training
+        "temperature": 1.0,  # sampling temperature of the rollouts
+        "max_passes": 32,  # model passes per rollout (model only, no re-noising)
+        "solved_bonus": 1.0,  # reward = fraction of constraint groups satisfied + bonus if solved
+        "kl_beta": 0.05,  # weight of the KL penalty to the starting model
+        "clip_advantage": 3.0,
+    },
 }
+
+CHECKED_SECTIONS = ("model", "train", "lora", "reward")
+MODES = ("full", "lora", "reward")
 
 
 def _coerce(value: str, like: Any) -> Any:
@@ -58,10 +81,19 @@ def _coerce(value: str, like: Any) -> Any:
     return value
 
 
-def load_recipe(task: str, path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+def recipe_file(task: str, mode: str = "full") -> Path:
+    """The recipe a mode reads: ``TASK.MODE.toml`` (lora, reward) if present, else ``TASK.toml``."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown fine-tuning mode {mode!r}; use one of {MODES}")
+    specific = RECIPES_DIR / f"{task}.{mode}.toml"
+    return specific if mode != "full" and specific.exists() else RECIPES_DIR / f"{task}.toml"
+
+
+def load_recipe(task: str, path: str | Path | None = None, overrides: list[str] | None = None,
+                mode: str = "full") -> dict[str, Any]:
     """Defaults, then the task's recipe file (or ``path``), then ``overrides`` ("train.max_steps=100")."""
     recipe = copy.deepcopy(DEFAULTS)
-    file = Path(path) if path else RECIPES_DIR / f"{task}.toml"
+    file = Path(path) if path else recipe_file(task, mode)
     if path and not file.exists():
         raise ConfigError(f"recipe file {file} does not exist")
     if file.exists():
@@ -71,7 +103,7 @@ def load_recipe(task: str, path: str | Path | None = None, overrides: list[str] 
             if section not in recipe:
                 raise ConfigError(f"{file}: unknown section [{section}]; known: {sorted(recipe)}")
             for k, v in values.items():
-                if section in ("model", "train") and k not in recipe[section]:
+                if section in CHECKED_SECTIONS and k not in recipe[section]:
                     raise ConfigError(f"{file}: unknown key {section}.{k}; known: {sorted(recipe[section])}")
                 recipe[section][k] = v
     for item in overrides or []:
@@ -81,7 +113,7 @@ def load_recipe(task: str, path: str | Path | None = None, overrides: list[str] 
         section, name = key.split(".", 1)
         if section not in recipe:
             raise ConfigError(f"override {item!r}: unknown section {section!r}")
-        if section in ("model", "train", "eval") and name not in recipe[section]:
+        if section in (*CHECKED_SECTIONS, "eval") and name not in recipe[section]:
             raise ConfigError(f"override {item!r}: unknown key {key}; known: "
                               f"{sorted(section + '.' + k for k in recipe[section])}")
         like = recipe[section].get(name, "")
@@ -91,4 +123,31 @@ def load_recipe(task: str, path: str | Path | None = None, overrides: list[str] 
             raise ConfigError(f"override {item!r}: {value!r} is not a {type(like).__name__}") from None
     if recipe["train"]["noise"] not in ("mask", "uniform"):
         raise ConfigError(f"train.noise must be 'mask' or 'uniform', got {recipe['train']['noise']!r}")
+    _check_ranges(recipe)
     return recipe
+
+
+def _check_ranges(recipe: dict[str, Any]) -> None:
+    lo, rw = recipe["lora"], recipe["reward"]
+    for key, value, ok in (
+        ("lora.rank", lo["rank"], isinstance(lo["rank"], int) and lo["rank"] >= 1),
+        ("lora.alpha", lo["alpha"], isinstance(lo["alpha"], (int, float)) and lo["alpha"] > 0),
+        ("lora.dropout", lo["dropout"], isinstance(lo["dropout"], (int, float)) and 0 <= lo["dropout"] < 1),
+        ("reward.group_size", rw["group_size"], isinstance(rw["group_size"], int) and rw["group_size"] >= 2),
+        ("reward.pool_size", rw["pool_size"], isinstance(rw["pool_size"], int) and rw["pool_size"] >= 1),
+        ("reward.max_passes", rw["max_passes"], isinstance(rw["max_passes"], int) and rw["max_passes"] >= 1),
+        ("reward.temperature", rw["temperature"], isinstance(rw["temperature"], (int, float))
+         and rw["temperature"] > 0),
+        ("reward.kl_beta", rw["kl_beta"], isinstance(rw["kl_beta"], (int, float)) and rw["kl_beta"] >= 0),
+        ("reward.clip_advantage", rw["clip_advantage"], isinstance(rw["clip_advantage"], (int, float))
+         and rw["clip_advantage"] > 0),
+    ):
+        if not ok:
+            raise ConfigError(f"{key} = {value!r} is out of range")
+
+
+def name_list(value: str | list[str]) -> list[str]:
+    """A recipe's list of names: a TOML list or a comma-separated string (from ``--set``)."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]

@@ -44,11 +44,17 @@ class ValidatorEval(TrainerCallback):
 
     def __init__(self, task: Task, noise, problems: list, every: int, options: dict[str, Any]) -> None:
         self.task, self.noise, self.problems, self.every, self.options = task, noise, problems, every, options
+        self.t0 = time.time()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.t0 = time.time()
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and state.global_step % self.every == 0 and model is not None and self.problems:
+            elapsed = time.time() - self.t0  # wall time of this run before the evaluation
             scores = evaluate(self.task, model, self.noise, self.problems, **self.options)
-            state.log_history.append({"step": state.global_step, **{f"eval_{k}": v for k, v in scores.items()}})
+            state.log_history.append({"step": state.global_step, "elapsed_seconds": round(elapsed, 1),
+                                      **{f"eval_{k}": v for k, v in scores.items()}})
             if state.is_world_process_zero:
                 print(f"[eval step {state.global_step}] " + ", ".join(f"{k}={v:.3f}" for k, v in scores.items()),
                       flush=True)
