@@ -56,7 +56,9 @@ def cmd_tasks(a: argparse.Namespace) -> int:
 
     for name in list_tasks():
         task = load_task(name)
-        shipped = task.default_model and (MODELS_DIR / task.default_model / "config.json").exists()
+        folder = MODELS_DIR / (task.default_model or "")
+        shipped = task.default_model and any((folder / f).exists() for f in ("config.json",
+                                                                             "adapter_config.json"))
         doc = (type(task).__doc__ or "").strip().splitlines()[0]
         print(f"{name:16s} {'model shipped' if shipped else 'no model    '}  {doc}")
     return 0

@@ -25,7 +25,7 @@ def default_model_path(task: Task) -> Path:
         raise ModelMismatch(f"task {task.name!r} ships no default model; pass model=PATH "
                             f"(train one with `constrained finetune {task.name}`)")
     path = MODELS_DIR / task.default_model
-    if not (path / "config.json").exists():
+    if not any((path / f).exists() for f in ("config.json", "adapter_config.json")):  # model or adapter
         raise ModelMismatch(f"the default model for {task.name!r} is missing at {path}; "
                             f"train it with `constrained finetune {task.name} --out {path}`")
     return path
