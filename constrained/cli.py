@@ -1,4 +1,4 @@
-"""The ``constrained`` command: tasks, solve, finetune."""
+"""The ``constrained`` command: tasks, solve, trace, finetune."""
 
 from __future__ import annotations
 
@@ -133,6 +133,24 @@ def cmd_solve(a: argparse.Namespace) -> int:
     return 0 if all(r.valid for r in results) else 1
 
 
+def cmd_trace(a: argparse.Namespace) -> int:
+    """Solve one problem with a per-pass trace and write the HTML replay."""
+    from .api import make_solver, solve_with
+    from .registry import load_task
+
+    task = load_task(a.task, **task_options(a.task_args))
+    problems = _read_inputs(task, a.input)
+    if not 0 <= a.item < len(problems):
+        raise ConstrainedError(f"--item {a.item} is out of range: the input holds {len(problems)} problem(s)")
+    solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, trace=True,
+                         **_solver_options(a))
+    (r,) = solve_with(solver, [problems[a.item]], on_invalid="raise")
+    r.to_html(task, a.out)
+    status = "valid" if r.valid else "NOT solved (validator failed)"
+    print(f"{status}; passes: {r.passes}, restarts: {r.restarts}; trace written to {a.out}")
+    return 0 if r.valid else 1
+
+
 def cmd_finetune(a: argparse.Namespace) -> int:
     if a.mode != "lora" and (a.base is not None or a.merge):
         raise ConstrainedError("--base and --merge belong to --mode lora")
@@ -180,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--draw", metavar="PNG", default=None, help="write a picture of the solution (tasks that can)")
     _add_solver_options(s)
     s.set_defaults(fn=cmd_solve, task_args=True)
+
+    s = sub.add_parser("trace", help="solve one problem and write an HTML replay of every pass")
+    s.add_argument("task")
+    s.add_argument("input", help="the problem itself, or a file")
+    s.add_argument("--out", default="trace.html", help="HTML file to write (default trace.html)")
+    s.add_argument("--item", type=int, default=0, help="which problem of a file to trace (default 0)")
+    _add_solver_options(s)
+    s.set_defaults(fn=cmd_trace, task_args=True)
 
     s = sub.add_parser("finetune", help="train a denoiser for a task")
     s.add_argument("task")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -74,6 +75,7 @@ class PassRecord:
     renoised_confidence: list[int]
     restarted: bool
     messages: list[str]
+    proposed: list[int] = field(default_factory=list)  # after commit, before re-noising: what went back
 
 
 @dataclass
@@ -116,6 +118,13 @@ class Result:
             "messages": self.messages,
             "error": self.error,
         }
+
+    def to_html(self, task: str | Task, path: str | Path | None = None, title: str | None = None) -> str:
+        """A self-contained HTML page replaying this solve pass by pass (needs ``trace=True``);
+        written to ``path`` when given. See :mod:`constrained.trace`."""
+        from .trace import render_html  # noqa: PLC0415 (only traces need it)
+
+        return render_html(self, task, path=path, title=title)
 
 
 class Solver:
@@ -201,6 +210,7 @@ class Solver:
             if cfg.tabu:
                 tabu[act] = update_tabu(tabu[act], xa, renoise_val, cfg.tabu)
             back = renoise_conf | renoise_val
+            proposed = xa.clone() if cfg.trace else None  # what re-noised positions held, for traces
             ca = ca & ~back
 
             # progress bookkeeping and restarts
@@ -237,7 +247,8 @@ class Solver:
             done[act] = finished
 
             if cfg.trace:
-                self._record(traces, act, xa, ca, conf, commit, renoise_val, renoise_conf, restart, sub, mask_id)
+                self._record(traces, act, xa, ca, conf, commit, renoise_val, renoise_conf, restart, sub,
+                             mask_id, proposed)
 
         results = self._results(canvas, problems, x, committed, last_pred, passes, restarts, traces,
                                 time.perf_counter() - t0)
@@ -245,7 +256,7 @@ class Solver:
         return results
 
     # -------------------------------------------------------------------------------
-    def _record(self, traces, act, xa, ca, conf, commit, rv, rc, restart, sub, mask_id) -> None:
+    def _record(self, traces, act, xa, ca, conf, commit, rv, rc, restart, sub, mask_id, proposed) -> None:
         view = torch.where(ca, xa, torch.full_like(xa, mask_id))
         rep = self.task.validate(sub, view, messages=True)
         for j, b in enumerate(act.tolist()):
@@ -258,6 +269,7 @@ class Solver:
                 renoised_confidence=rc[j].nonzero().squeeze(-1).tolist(),
                 restarted=bool(restart[j]),
                 messages=rep.messages[j] if rep.messages else [],
+                proposed=proposed[j].tolist(),
             ))
 
     def _results(self, canvas, problems, x, committed, last_pred, passes, restarts, traces, seconds) -> list[Result]:
