@@ -199,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_solver_options(s)
     s.set_defaults(fn=cmd_solve, task_args=True)
 
-    s = sub.add_parser("trace", help="solve one problem and write an HTML replay of every pass", allow_abbrev=False)
+    s = sub.add_parser("trace", help="solve one problem and write an HTML replay of every pass",
+                       allow_abbrev=False)
     s.add_argument("task")
     s.add_argument("input", help="the problem itself, or a file")
     s.add_argument("--out", default="trace.html", help="HTML file to write (default trace.html)")
