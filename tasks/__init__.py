@@ -2,11 +2,14 @@
 
 from constrained.registry import register_task
 
+from .code import CodeEdit, CodeInfill
 from .peptide import Peptide
 from .sudoku import Sudoku, SudokuX
 
 register_task("sudoku", Sudoku)
 register_task("sudoku-x", SudokuX)
 register_task("peptide", Peptide)
+register_task("code-infill", CodeInfill)
+register_task("code-edit", CodeEdit)
 
-__all__ = ["Peptide", "Sudoku", "SudokuX"]
+__all__ = ["CodeEdit", "CodeInfill", "Peptide", "Sudoku", "SudokuX"]

@@ -1,0 +1,558 @@
+"""Code infilling and in-line editing for Python, checked by the parser and by tests.
+
+``code-infill``: a Python source with a hole (a ``<FILL>`` marker, or a line / column
+span); the canvas is the hole — a fixed budget of ``hole_tokens`` BPE tokens whose
+unused tail the model fills with ``[PAD]`` (so the hole has a variable length) — and
+the code around it reaches the model as context: up to ``prefix_tokens`` before the
+hole, a ``[SEP]`` where the hole is, up to ``suffix_tokens`` after it (``[BOF]`` /
+``[EOF]`` where the file starts or ends inside the window).
+
+``code-edit``: the same on an existing file: a selected span (``lines="10-14"`` or
+``span="3:5-3:20"``) is sent back to noise and denoised again under the same
+validators; everything else stays as it is.
+
+Validators: the completed file must compile (``compile(..., "exec")``); a
+``SyntaxError`` implicates the hole tokens on and around the reported line (the
+solver re-noises exactly those); ``[PAD]`` may only trail the hole. Optional user
+tests (a pytest file, or ``assert`` lines) run against the completed file in the
+sandbox of :mod:`constrained.sandbox`; a failing test implicates the whole hole.
+
+Corpus, tokenizer and hole cutting live in :mod:`constrained.tasks.code_corpus`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from constrained.canvas import Canvas
+from constrained.errors import ConfigError, InvalidProblem
+from constrained.layout import Layout
+from constrained.report import Report
+from constrained.sandbox import SandboxLimits, run_tests
+from constrained.task import Task
+
+from .code_corpus import (
+    BOF,
+    EOF,
+    SEP,
+    Hole,
+    SourceFile,
+    build_tokenizer,
+    code_vocab,
+    corpus_files,
+    cut_hole,
+    iter_holes,
+    load_corpus,
+    load_tokenizer,
+    split_of,
+    token_bytes,
+)
+
+__all__ = [
+    "CodeEdit",
+    "CodeInfill",
+    "CodeProblem",
+    "CompletedFile",
+    "build_tokenizer",
+    "corpus_files",
+    "load_corpus",
+    "load_tokenizer",
+    "split_of",
+]
+
+MARKER = "<FILL>"
+#: stand-ins for an unknown hole when checking that the file parses outside it
+FILLERS = ("pass", "None", "x", "", "x)", "x]", "x}", "x:", "x, y", "+ x", "== x", "x = 1")
+_SPAN = re.compile(r"^\s*(\d+):(\d+)\s*-\s*(\d+):(\d+)\s*$")
+_LINES = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+
+
+@dataclass
+class CodeProblem:
+    """A source with one hole: ``prefix + hole + suffix``.
+
+    ``original`` is what the hole held before (code-edit, or the known answer of a
+    benchmark hole); ``tests`` are this problem's own tests (else the task's).
+    """
+
+    prefix: str
+    suffix: str
+    original: str | None = None
+    name: str = "<input>"
+    tests: str | None = None
+
+    @property
+    def first_line(self) -> int:
+        """1-based line where the hole starts."""
+        return self.prefix.count("\n") + 1
+
+    def with_hole(self, text: str) -> str:
+        return self.prefix + text + self.suffix
+
+
+class CompletedFile(str):
+    """The completed source (a ``str``), carrying the ``hole`` text and the ``problem``."""
+
+    hole: str
+    problem: CodeProblem
+
+    def __new__(cls, text: str, hole: str, problem: CodeProblem) -> CompletedFile:
+        obj = super().__new__(cls, text)
+        obj.hole = hole
+        obj.problem = problem
+        return obj
+
+
+@dataclass
+class _Item:
+    """What the validator keeps per canvas row: the problem, its tests and a cache of
+    verdicts by hole content (a canvas is validated after every pass)."""
+
+    problem: CodeProblem
+    tests: str | None
+    module: str
+    cache: dict[tuple[int, ...], tuple[bool, list[int], list[str]]] = field(default_factory=dict)
+
+
+def _compile_error(source: str, name: str = "<file>") -> SyntaxError | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compile(source, name, "exec", dont_inherit=True)
+        except SyntaxError as e:
+            return e
+        except (ValueError, MemoryError, RecursionError) as e:  # null bytes, absurd nesting
+            err = SyntaxError(str(e))
+            err.lineno = None
+            return err
+    return None
+
+
+def _describe(e: SyntaxError) -> str:
+    return f"line {e.lineno}: {e.msg}" if e.lineno else str(e.msg)
+
+
+def parse_lines(value: Any, n_lines: int) -> tuple[int, int]:
+    """``"10-14"``, ``"10"``, ``10`` or ``(10, 14)`` -> 1-based inclusive (first, last)."""
+    if isinstance(value, int):
+        a = b = value
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        a, b = int(value[0]), int(value[1])
+    else:
+        m = _LINES.match(str(value))
+        if not m:
+            raise InvalidProblem(f"lines {value!r}: use FIRST-LAST, e.g. '10-14'")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+    if not 1 <= a <= b <= n_lines:
+        raise InvalidProblem(f"lines {value!r} are outside the file's lines 1-{n_lines}")
+    return a, b
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i + 1)
+    return starts
+
+
+def problem_from_lines(source: str, lines: Any, name: str = "<input>") -> CodeProblem:
+    """The hole is lines FIRST..LAST from the first non-blank character of FIRST to the end of LAST."""
+    starts = _line_starts(source)
+    n = len(starts) - (1 if source.endswith("\n") else 0)
+    a, b = parse_lines(lines, max(n, 1))
+    s = starts[a - 1]
+    e = starts[b] - 1 if b < len(starts) else len(source)
+    seg = source[s:e]
+    s += len(seg) - len(seg.lstrip(" \t"))
+    e = max(s, s + len(source[s:e].rstrip()))
+    return CodeProblem(source[:s], source[e:], original=source[s:e], name=name)
+
+
+def problem_from_span(source: str, span: Any, name: str = "<input>") -> CodeProblem:
+    """``"L1:C1-L2:C2"`` (1-based lines and columns, end column exclusive)."""
+    m = _SPAN.match(str(span))
+    if not m:
+        raise InvalidProblem(f"span {span!r}: use LINE:COL-LINE:COL, e.g. '3:5-3:20'")
+    l1, c1, l2, c2 = map(int, m.groups())
+    starts = _line_starts(source)
+    if not (1 <= l1 <= l2 <= len(starts)):
+        raise InvalidProblem(f"span {span!r}: lines outside the file's lines 1-{len(starts)}")
+
+    def offset(line: int, col: int) -> int:
+        end = starts[line] - 1 if line < len(starts) else len(source)
+        pos = starts[line - 1] + col - 1
+        if not starts[line - 1] <= pos <= end or col < 1:
+            raise InvalidProblem(f"span {span!r}: column {col} is outside line {line} "
+                                 f"({end - starts[line - 1]} characters)")
+        return pos
+
+    s, e = offset(l1, c1), offset(l2, c2)
+    if e < s:
+        raise InvalidProblem(f"span {span!r} ends before it starts")
+    return CodeProblem(source[:s], source[e:], original=source[s:e], name=name)
+
+
+def problem_from_marker(source: str, marker: str = MARKER, name: str = "<input>") -> CodeProblem:
+    n = source.count(marker)
+    if n != 1:
+        where = [i + 1 for i, ln in enumerate(source.splitlines()) if marker in ln]
+        raise InvalidProblem(f"{name}: expected exactly one {marker} marker, found {n}"
+                             + (f" (lines {where})" if where else "") +
+                             "; or give the hole as lines / a span (code-edit --lines 10-14)")
+    i = source.index(marker)
+    return CodeProblem(source[:i], source[i + len(marker):], name=name)
+
+
+class CodeInfill(Task):
+    """Python infilling: fill a <FILL> hole so the file compiles (and passes --tests)."""
+
+    name = "code-infill"
+    default_model = "code"
+    solver_defaults: dict[str, Any] = {"max_passes": 32}
+
+    def __init__(self, hole_tokens: int = 32, prefix_tokens: int = 96, suffix_tokens: int = 32,
+                 tests: str | None = None, marker: str = MARKER, diff: bool = False,
+                 tokenizer: str | None = None, test_timeout: float = 10.0, memory_mb: int = 1024,
+                 lines: Any = None, span: Any = None) -> None:
+        for key, v, lo in (("hole_tokens", hole_tokens, 1), ("prefix_tokens", prefix_tokens, 0),
+                           ("suffix_tokens", suffix_tokens, 0)):
+            if not isinstance(v, int) or v < lo:
+                raise ConfigError(f"{key} must be an integer >= {lo}, got {v!r}")
+        self.tok = load_tokenizer(tokenizer)
+        self.vocab = code_vocab(self.tok)
+        self.hole_tokens, self.prefix_tokens, self.suffix_tokens = hole_tokens, prefix_tokens, suffix_tokens
+        self.layout = Layout(length=hole_tokens)
+        self.marker, self.diff = marker, bool(diff)
+        self.lines, self.span = lines, span
+        self.tests = _read_tests(tests) if tests not in (None, False) else None
+        self.limits = SandboxLimits(wall_seconds=float(test_timeout), cpu_seconds=max(1, int(test_timeout)),
+                                    memory_mb=int(memory_mb))
+        self._bytes = token_bytes(self.vocab)
+        self._sep, self._bof, self._eof = (self.vocab.id(t) for t in (SEP, BOF, EOF))
+        allowed = self.vocab.content_mask(include_pad=True)
+        self._allowed = allowed  # [V]: content tokens and [PAD]
+        self._train: list[SourceFile] | None = None
+        self._heldout: list[SourceFile] | None = None
+
+    @property
+    def data_card(self) -> str:
+        return ("real Python source on the machine: the standard library (without its test packages) "
+                "and installed packages (without tests folders), files of 300 B-200 kB; whole modules held "
+                "out for evaluation by the SHA-1 of their path (10 %); holes cut at random (one line, 2-3 "
+                "lines, or a span inside a line); byte-level BPE tokenizer (tokenizers, 1024 ids) trained on "
+                "the training split (`constrained/models/code/tokenizer.json`); see tasks/code_corpus.py. "
+                "Nothing downloaded")
+
+    # --- problems -------------------------------------------------------------------
+    def parse(self, problem: Any) -> CodeProblem:
+        """A CodeProblem from a source with a marker, a dict (``source`` plus ``lines`` or
+        ``span``, optional ``name`` / ``tests``), or a CodeProblem."""
+        if isinstance(problem, CodeProblem):
+            p = problem
+        elif isinstance(problem, dict):
+            if not isinstance(problem.get("source"), str):
+                raise InvalidProblem("a code problem dict needs a 'source' string")
+            unknown = set(problem) - {"source", "lines", "span", "name", "tests"}
+            if unknown:
+                raise InvalidProblem(f"unknown code problem keys {sorted(unknown)}")
+            name = str(problem.get("name", "<input>"))
+            p = self._from_source(problem["source"], name, problem.get("lines"), problem.get("span"))
+            if problem.get("tests"):
+                p.tests = _read_tests(problem["tests"])
+        elif isinstance(problem, str):
+            p = self._from_source(problem, "<input>", None, None)
+        else:
+            raise InvalidProblem(f"a code problem is a source string, a dict or a CodeProblem, "
+                                 f"got {type(problem).__name__}")
+        self._check_outside(p)
+        return p
+
+    def _from_source(self, source: str, name: str, lines: Any, span: Any) -> CodeProblem:
+        lines = self.lines if lines is None and span is None else lines
+        span = self.span if span is None and lines is None else span
+        if lines is not None and span is not None:
+            raise InvalidProblem("give the hole as lines or as a span, not both")
+        if "\x00" in source:
+            raise InvalidProblem(f"{name}: the source contains a null byte")
+        if lines is not None:
+            return problem_from_lines(source, lines, name)
+        if span is not None:
+            return problem_from_span(source, span, name)
+        return problem_from_marker(source, self.marker, name)
+
+    def _check_outside(self, p: CodeProblem) -> None:
+        """InvalidProblem naming the line when the file cannot parse whatever the hole holds."""
+        candidates = ([p.original] if p.original is not None else []) + list(FILLERS)
+        errors = []
+        for fill in candidates:
+            e = _compile_error(p.with_hole(fill))
+            if e is None:
+                return
+            errors.append(e)
+        first, last = p.first_line, p.first_line + (p.original or "").count("\n")
+        lines = {e.lineno for e in errors}
+        if len(lines) == 1 and None not in lines and not first <= next(iter(lines)) <= last:
+            e = errors[0]
+            raise InvalidProblem(f"{p.name}: the file does not parse outside the hole: {_describe(e)}"
+                                 + (f": {e.text.strip()!r}" if e.text else ""))
+
+    def group_key(self, problem: Any) -> Any:
+        return None
+
+    def _context(self, prefix: str, suffix: str) -> list[int]:
+        """[prefix_tokens + suffix_tokens + 3] ids: left-padded prefix window ([BOF] if the file
+        starts inside it), [SEP], suffix window ([EOF] if the file ends inside it), right-padded."""
+        P, S = self.prefix_tokens, self.suffix_tokens
+        pre_text = prefix[-P * 5:] if P else ""
+        pre = self.tok.encode(pre_text).ids[-P:] if pre_text else []
+        if len(pre_text) == len(prefix) and len(pre) < P + 1:
+            pre = [self._bof, *pre]
+        pre = [0] * (P + 1 - len(pre)) + pre
+        suf_text = suffix[: S * 5] if S else ""
+        suf = self.tok.encode(suf_text).ids[:S] if suf_text else []
+        if len(suf_text) == len(suffix) and len(suf) < S + 1:
+            suf = [*suf, self._eof]
+        suf = suf + [0] * (S + 1 - len(suf))
+        return [*pre, self._sep, *suf]
+
+    def encode_hole(self, text: str) -> list[int]:
+        return self.tok.encode(text).ids if text else []
+
+    def encode(self, problems: Sequence[Any]) -> Canvas:
+        if isinstance(problems, (str, bytes, dict, CodeProblem)):
+            raise InvalidProblem("encode takes a list of problems; wrap a single problem in a list")
+        items, ctx = [], []
+        for k, raw in enumerate(problems):
+            try:
+                p = self.parse(raw)
+            except InvalidProblem as e:
+                raise InvalidProblem(f"problem {k}: {e}") if len(problems) > 1 else e from None
+            if p.original is not None and len(self.encode_hole(p.original)) > self.hole_tokens and self.lines:
+                n = len(self.encode_hole(p.original))
+                raise InvalidProblem(f"{p.name}: the selected span holds {n} tokens, more than the hole's "
+                                     f"{self.hole_tokens}; select fewer lines or raise hole_tokens")
+            items.append(_Item(p, p.tests or self.tests, _module_name(p.name)))
+            ctx.append(self._context(p.prefix, p.suffix))
+        B, L = len(items), self.hole_tokens
+        tokens = torch.full((B, L), self.vocab.mask_id, dtype=torch.long)
+        fixed = torch.zeros(B, L, dtype=torch.bool)
+        allowed = self._allowed.expand(B, L, -1).clone()
+        context = torch.tensor(ctx, dtype=torch.long).view(B, -1)
+        return Canvas(tokens=tokens, fixed=fixed, layout=self.layout, vocab=self.vocab, allowed=allowed,
+                      context=context, meta=items)
+
+    def hole_text(self, ids: Sequence[int]) -> str:
+        """Hole tokens (up to the first [PAD]; [MASK] skipped) -> text."""
+        out = []
+        for i in ids:
+            if i == 0:
+                break
+            out.append(self._bytes[i])
+        return b"".join(out).decode("utf-8", errors="replace")
+
+    def decode(self, canvas: Canvas, tokens: torch.Tensor) -> list[CompletedFile]:
+        out = []
+        for item, row in zip(canvas.meta, tokens.tolist()):
+            hole = self.hole_text(row)
+            out.append(CompletedFile(item.problem.with_hole(hole), hole, item.problem))
+        return out
+
+    def format_solution(self, solution: Any) -> str:
+        if not self.diff or not isinstance(solution, CompletedFile):
+            return str(solution)
+        p = solution.problem
+        before = p.with_hole(p.original if p.original is not None else self.marker)
+        name = p.name
+        before_lines, after = before.splitlines(keepends=True), str(solution).splitlines(keepends=True)
+        return "".join(difflib.unified_diff(before_lines, after, fromfile=name, tofile=name))
+
+    def read_problems(self, path: Path) -> list[Any]:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidProblem(f"{path} is not UTF-8 text: {e}") from None
+        return [{"source": text, "name": str(path)}]
+
+    # --- constraints ---------------------------------------------------------------
+    def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
+        B, L = tokens.shape
+        ok = torch.zeros(B, dtype=torch.bool)
+        viol = torch.zeros(B, L, dtype=torch.bool)
+        msgs: list[list[str]] = []
+        mask_id = self.vocab.mask_id
+        for b, row in enumerate(tokens.tolist()):
+            item: _Item = canvas.meta[b]
+            bad, why = _pad_order(row, mask_id)
+            good = False
+            if bad:
+                viol[b, bad] = True
+            elif mask_id not in row:
+                key = tuple(row[: row.index(0)] if 0 in row else row)
+                if key not in item.cache:
+                    item.cache[key] = self._check(item, row)
+                good, where, why = item.cache[key]
+                if where:
+                    viol[b, where] = True
+            else:
+                why = [f"{row.count(mask_id)} hole tokens not filled yet"]
+            ok[b] = good
+            if messages:
+                msgs.append(list(why))
+        return Report(ok=ok.to(tokens.device), violations=viol.to(tokens.device), messages=msgs)
+
+    def _check(self, item: _Item, row: list[int]) -> tuple[bool, list[int], list[str]]:
+        """(ok, implicated positions, messages) of a complete hole."""
+        n = row.index(0) if 0 in row else len(row)
+        p = item.problem
+        text = self.hole_text(row)
+        src = p.with_hole(text)
+        err = _compile_error(src, p.name)
+        if err is not None:
+            where = self._localise(p, row[:n], err)
+            return False, where, [f"SyntaxError at {_describe(err)}"]
+        if item.tests:
+            res = run_tests(src, item.tests, module=item.module, limits=self.limits)
+            if not res.ok:
+                where = list(range(n)) + ([n] if n < len(row) else [])
+                return False, where, [f"tests failed: {res.reason}"]
+        return True, [], []
+
+    def _localise(self, p: CodeProblem, ids: list[int], err: SyntaxError) -> list[int]:
+        """Hole positions on and around the reported line (and the first [PAD] when the error
+        is at or after the hole's end, so the hole may grow)."""
+        n = len(ids)
+        grow = [n] if n < self.hole_tokens else []
+        if not ids:
+            return grow or [0]
+        first = p.first_line
+        lines = []  # (first line, last line) of each token
+        cur = first
+        for i in ids:
+            bts = self._bytes[i]
+            nl = bts.count(b"\n")
+            lines.append((cur, cur + nl))
+            cur += nl
+        last = cur
+        e = err.lineno
+        if e is None or e < first:
+            return list(range(n)) + grow
+        if e > last:
+            return [i for i, (a, b) in enumerate(lines) if b >= last] + grow
+        near = {e, e - 1} if e > first else {e}
+        out = [i for i, (a, b) in enumerate(lines) if any(a <= x <= b for x in near)]
+        if e == last:
+            out += grow
+        return out or list(range(n)) + grow
+
+    # --- data -------------------------------------------------------------------------
+    def _train_files(self) -> list[SourceFile]:
+        if self._train is None:
+            self._train = load_corpus("train")
+        return self._train
+
+    def _heldout_files(self, max_chars: int = 6_000_000) -> list[SourceFile]:
+        if self._heldout is None:
+            self._heldout = load_corpus("heldout", max_chars=max_chars, require_parse=True)
+        return self._heldout
+
+    def example_from(self, prefix: str, hole: str, suffix: str) -> dict[str, torch.Tensor] | None:
+        """A training item for one hole, or None if the hole needs more than ``hole_tokens``."""
+        ids = self.encode_hole(hole)
+        if len(ids) > self.hole_tokens or any(i < 2 or i >= self._sep for i in ids):
+            return None
+        tokens = torch.zeros(self.hole_tokens, dtype=torch.long)
+        tokens[: len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return {"tokens": tokens, "fixed": torch.zeros(self.hole_tokens, dtype=torch.bool),
+                "context": torch.tensor(self._context(prefix, suffix), dtype=torch.long)}
+
+    def training_example(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """A random hole of a random training module: one line (45 %), 2-3 lines (30 %) or a
+        span inside a line (25 %); the hole's tokens then [PAD] to the budget."""
+        files = self._train_files()
+        while True:
+            f = files[int(rng.integers(len(files)))]
+            u = rng.random()
+            kind = "line" if u < 0.45 else "multiline" if u < 0.75 else "span"
+            h = cut_hole(f.text, rng, kind, max_lines=3)
+            if h is None:
+                continue
+            ex = self.example_from(*h.parts(f.text))
+            if ex is not None:
+                return ex
+
+    def generate(self, n: int, seed: int = 0, kind: str = "line", max_lines: int = 3,
+                 progress: bool = False) -> list[tuple[CodeProblem, str]]:
+        """``n`` holes cut from held-out modules: (problem, the hole's original text).
+
+        Holes that need more than ``hole_tokens`` tokens, or that contain the marker, are skipped."""
+        out: list[tuple[CodeProblem, str]] = []
+        seen: set[tuple[str, int, int]] = set()
+        for f, h in iter_holes(self._heldout_files(), kind, seed=seed, max_lines=max_lines):  # type: ignore[arg-type]
+            if len(out) >= n:
+                break
+            pre, hole, suf = h.parts(f.text)
+            too_long = len(self.encode_hole(hole)) > self.hole_tokens
+            if (f.key, h.start, h.end) in seen or self.marker in hole or too_long:
+                continue
+            seen.add((f.key, h.start, h.end))
+            out.append((CodeProblem(pre, suf, original=hole, name=f.key), hole))
+        return out
+
+
+class CodeEdit(CodeInfill):
+    """Python in-line editing: re-noise lines (--lines 10-14) or a span and denoise them again."""
+
+    name = "code-edit"
+
+    def _from_source(self, source: str, name: str, lines: Any, span: Any) -> CodeProblem:
+        given = (lines, span, self.lines, self.span)
+        if all(v is None for v in given) and self.marker not in source:
+            raise InvalidProblem(f"{name}: code-edit needs the lines to rewrite (--lines 10-14) "
+                                 "or a span (--span 3:5-3:20)")
+        return super()._from_source(source, name, lines, span)
+
+
+def _pad_order(row: list[int], mask_id: int) -> tuple[list[int], list[str]]:
+    """Positions breaking "[PAD] only trails the hole": from the first [PAD] to the last
+    filled non-[PAD] token after it."""
+    if 0 not in row:
+        return [], []
+    first = row.index(0)
+    after = [i for i in range(first + 1, len(row)) if row[i] not in (0, mask_id)]
+    if not after:
+        return [], []
+    return list(range(first, after[-1] + 1)), [f"hole tokens after the end of the hole (position {first})"]
+
+
+def _module_name(name: str) -> str:
+    stem = Path(name).stem if name and not name.startswith("<") else "solution"
+    return stem if stem.isidentifier() and stem not in ("test", "conftest") else "solution"
+
+
+def _read_tests(tests: str) -> str:
+    """``tests`` is a path to a test file or the test code itself."""
+    if not isinstance(tests, str) or not tests.strip():
+        raise ConfigError(f"tests must be a file path or test code, got {tests!r}")
+    if "\n" not in tests and (tests.endswith(".py") or Path(tests).exists()):
+        path = Path(tests)
+        if not path.is_file():
+            raise ConfigError(f"tests file {tests} does not exist")
+        return path.read_text(encoding="utf-8")
+    return tests
+
+
+def hole_of(problem: CodeProblem) -> Hole:
+    """Where a problem's hole sits in its original file (needs ``original``)."""
+    s = len(problem.prefix)
+    return Hole(s, s + len(problem.original or ""), "given")
