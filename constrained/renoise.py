@@ -41,3 +41,25 @@ def update_tabu(tabu: torch.Tensor, tokens: torch.Tensor, where: torch.Tensor, p
     tabu = torch.where(tabu > 0, tabu - 1, tabu)
     hit = torch.zeros_like(tabu, dtype=torch.bool).scatter_(-1, tokens.unsqueeze(-1), where.unsqueeze(-1))
     return torch.where(hit, torch.full_like(tabu, passes), tabu)
+
+
+def backjump(implicated: torch.Tensor, level: torch.Tensor, committed: torch.Tensor, fixed: torch.Tensor,
+             tokens: torch.Tensor, tabu: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Chronological backjumping with each pass as a decision level.
+
+    For an item with implicated positions, find the latest level ``l*`` that committed one of
+    them; re-noise every token committed at ``l*`` or later, and bar the implicated values of
+    level ``l*`` (tabu = l* + 1). Bars from deeper levels are forgotten, since the context they
+    were learnt in is being undone. implicated/level/committed/fixed/tokens [b, L] (level -1 where
+    uncommitted); tabu [b, L, V] int16 or None. Returns (positions to re-noise, tabu).
+    """
+    has = implicated.any(-1)  # [b]
+    lstar = torch.where(implicated, level, torch.full_like(level, -1)).max(-1).values  # [b]
+    back = committed & ~fixed & has[:, None] & (level >= lstar[:, None])
+    if tabu is not None:
+        culprits = implicated & (level == lstar[:, None])
+        mark = (lstar + 1).to(tabu.dtype)[:, None, None]
+        tabu = torch.where(has[:, None, None] & (tabu > mark), torch.zeros_like(tabu), tabu)
+        hit = torch.zeros_like(tabu, dtype=torch.bool).scatter_(-1, tokens.unsqueeze(-1), culprits.unsqueeze(-1))
+        tabu = torch.where(hit, mark.expand_as(tabu), tabu)
+    return back, tabu

@@ -5,7 +5,12 @@ measured (``SolverConfig``):
 
 - ``domains``: candidates left by the givens and committed tokens mask the logits;
 - ``validator_renoise``: positions the validator implicates go back to noise;
-- ``tabu``: a value that failed at a position is barred there for a few passes;
+- ``backjump``: validator re-noising undoes the latest pass holding an implicated token
+  and everything committed after it (chronological backjumping, with each pass as a
+  decision level), barring the failed values at that level until an earlier level
+  changes; off, it re-noises only the implicated positions;
+- ``tabu``: a value that failed at a position is barred there (for ``tabu`` passes when
+  not backjumping);
 - ``restarts``: an item that stops making progress starts again from the prior,
   sampling with temperature so it takes another path.
 
@@ -29,7 +34,7 @@ from constrained.engine.samplers import Sampler
 
 from .canvas import Canvas
 from .errors import ConfigError
-from .renoise import low_confidence_positions, update_tabu, validator_positions
+from .renoise import backjump, low_confidence_positions, update_tabu, validator_positions
 from .task import Task
 
 
@@ -39,7 +44,8 @@ class SolverConfig:
     sampler: Sampler = field(default_factory=Sampler)
     domains: bool = True
     validator_renoise: bool = True
-    tabu: int = 3  # passes a failed (position, value) stays barred; 0 turns tabu off
+    backjump: bool = True
+    tabu: int = 3  # passes a failed (position, value) stays barred without backjump; 0 turns tabu off
     restarts: bool = True
     patience: int = 8  # passes without a new best before a restart
     restart_temperature: float = 0.5
@@ -60,7 +66,7 @@ class SolverConfig:
     @classmethod
     def model_only(cls, **kw: Any) -> SolverConfig:
         """The bare model: no domains, no validator re-noising, no tabu, no restarts."""
-        return cls(domains=False, validator_renoise=False, tabu=0, restarts=False, **kw)
+        return cls(domains=False, validator_renoise=False, backjump=False, tabu=0, restarts=False, **kw)
 
 
 @dataclass
@@ -155,7 +161,8 @@ class Solver:
 
         x = noise.prior(canvas.tokens, fixed, base_domain, gen)  # [B, L]
         committed = fixed.clone()
-        tabu = torch.zeros(B, L, V, dtype=torch.int16, device=self.device)
+        level = torch.full((B, L), -1, dtype=torch.long, device=self.device)  # pass that committed each token
+        tabu = torch.zeros(B, L, V, dtype=torch.int16, device=self.device)  # > 0: value barred at position
         temp = torch.full((B,), float(cfg.sampler.temperature), device=self.device)
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
         passes = torch.zeros(B, dtype=torch.long, device=self.device)
@@ -195,6 +202,7 @@ class Solver:
             passes[act] += 1
             xa = torch.where(commit, pred, xa)
             ca = ca | commit
+            la = torch.where(commit, torch.full_like(level[act], p), level[act])
             last_pred[act] = pred
 
             renoise_conf = torch.zeros_like(ca)
@@ -207,11 +215,14 @@ class Solver:
             renoise_val = torch.zeros_like(ca)
             if cfg.validator_renoise:
                 renoise_val = validator_positions(rep.violations, ca, fa, solved, dead, sub.item_peers())
-            if cfg.tabu:
+            if cfg.validator_renoise and cfg.backjump:
+                renoise_val, tabu[act] = backjump(renoise_val, la, ca, fa, xa, tabu[act] if cfg.tabu else None)
+            elif cfg.tabu:
                 tabu[act] = update_tabu(tabu[act], xa, renoise_val, cfg.tabu)
             back = renoise_conf | renoise_val
             proposed = xa.clone() if cfg.trace else None  # what re-noised positions held, for traces
             ca = ca & ~back
+            la = torch.where(back, torch.full_like(la, -1), la)
 
             # progress bookkeeping and restarts
             n_ok = ca.sum(-1)
@@ -225,6 +236,7 @@ class Solver:
                 restart = stalled & ~solved
                 if restart.any():
                     ca = torch.where(restart.unsqueeze(-1), fa, ca)
+                    la = torch.where(restart.unsqueeze(-1), torch.full_like(la, -1), la)
                     rows = act[restart]
                     restarts[rows] += 1
                     temp[rows] = max(cfg.restart_temperature, cfg.sampler.temperature)
@@ -236,14 +248,15 @@ class Solver:
             # noise for everything not committed
             free = ~ca
             if noise.name == "uniform":  # keep the model's guess on free positions, re-drawn at the schedule's rate
-                level = 1.0 - (p + 1) / cfg.max_passes
-                redraw = torch.rand(free.shape, generator=gen, device=self.device) < level
+                noise_level = 1.0 - (p + 1) / cfg.max_passes
+                redraw = torch.rand(free.shape, generator=gen, device=self.device) < noise_level
                 guess = torch.where(redraw, noise.noise_tokens(base_domain[act], gen), pred)
                 xa = torch.where(free, guess, xa)
             else:
                 xa = torch.where(free, torch.full_like(xa, mask_id), xa)
             x[act] = xa
             committed[act] = ca
+            level[act] = la
             done[act] = finished
 
             if cfg.trace:

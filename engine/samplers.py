@@ -22,12 +22,16 @@ class Sampler:
                ``topk``: commit ceil(remaining / passes left) on a ``steps``-pass schedule, most confident first;
                ``margin``: like threshold, with confidence = p(top1) - p(top2).
     temperature  0 takes the argmax; > 0 samples from softmax(logits / T).
+    floor      with ``threshold`` / ``margin``: also commit at least ceil(remaining / passes left) of
+               the ``steps`` schedule, so a canvas is filled within ``steps`` passes even when the
+               model is unsure (the validator then re-noises what is wrong).
     """
 
     strategy: str = "threshold"
     threshold: float = 0.9
     steps: int = 12
     temperature: float = 0.0
+    floor: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -74,11 +78,13 @@ class Sampler:
     def _select(self, conf: torch.Tensor, candidates: torch.Tensor, pass_index: int) -> torch.Tensor:
         score = conf.masked_fill(~candidates, -1.0)
         n_cand = candidates.sum(-1)  # [B]
+        scheduled = torch.ceil(n_cand.float() / max(self.steps - pass_index, 1)).long()
         if self.strategy == "topk":
-            left = max(self.steps - pass_index, 1)
-            k = torch.ceil(n_cand.float() / left).long()
+            k = scheduled
         else:
             k = (score >= self.threshold).sum(-1).clamp(min=1)
+            if self.floor:
+                k = torch.maximum(k, scheduled)
         k = torch.minimum(k, n_cand)
         kmax = int(k.max()) if k.numel() else 0
         commit = torch.zeros_like(candidates)

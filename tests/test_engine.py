@@ -49,10 +49,13 @@ def test_threshold_sampler_commits_confident_and_at_least_one():
     logits[1, 0, 3] = 1.0  # item 1: nothing confident
     allowed = _domain(2, 4, 6)
     cand = torch.ones(2, 4, dtype=torch.bool)
-    pred, conf, commit, _ = Sampler("threshold", threshold=0.9).step(logits, allowed, cand, 0)
+    pred, conf, commit, _ = Sampler("threshold", threshold=0.9, floor=False).step(logits, allowed, cand, 0)
     assert commit[0].all()
     assert commit[1].sum() == 1 and commit[1, 0]
     assert pred[1, 0] == 3
+    # with the schedule floor, an unsure model still fills the canvas within `steps` passes
+    _, _, commit, _ = Sampler("threshold", threshold=0.9, steps=2).step(logits, allowed, cand, 0)
+    assert commit[1].sum() == 2 and commit[0].all()
 
 
 def test_sampler_never_picks_disallowed_or_non_candidates():

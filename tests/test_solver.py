@@ -3,12 +3,17 @@ import torch
 from conftest import EASY, EASY_SOLUTION, tiny_model
 
 from constrained import ConfigError, InvalidProblem, ModelMismatch, solve, solve_batch
-from constrained.engine import make_noise
+from constrained.engine import Sampler, make_noise
 from constrained.solver import Solver, SolverConfig
 
 
-def _solver(task, **cfg):
-    return Solver(task, tiny_model(task), make_noise("mask", task.vocab.mask_id), SolverConfig(**cfg))
+def _solver(task, floor=False, **cfg):
+    # floor=False: a random model's guesses are worthless, so let propagation lead (commit
+    # only what the domains force, one guess per pass)
+    from constrained.api import make_config
+
+    return Solver(task, tiny_model(task), make_noise("mask", task.vocab.mask_id),
+                  make_config(floor=floor, **cfg))
 
 
 def test_renoising_and_domains_solve_easy_sudoku_with_random_model(sudoku_task):
@@ -42,7 +47,8 @@ def test_exhausted_budget_returns_unsolved_with_violations(sudoku_task):
 
 def test_uniform_noise_solves_with_renoising(sudoku_task):
     model = tiny_model(sudoku_task, noise="uniform")
-    s = Solver(sudoku_task, model, make_noise("uniform", sudoku_task.vocab.mask_id), SolverConfig(max_passes=64))
+    s = Solver(sudoku_task, model, make_noise("uniform", sudoku_task.vocab.mask_id),
+               SolverConfig(max_passes=64, sampler=Sampler(floor=False)))
     assert s.run(sudoku_task.encode([EASY]))[0].valid
 
 
@@ -60,9 +66,9 @@ def test_each_mechanism_switches_off(sudoku_task):
 
 def test_solve_api_with_model_path_and_options(sudoku_task, tmp_path):
     tiny_model(sudoku_task).save_pretrained(tmp_path / "m")
-    res = solve("sudoku", EASY, model=tmp_path / "m", max_passes=64, threshold=0.95)
+    res = solve("sudoku", EASY, model=tmp_path / "m", max_passes=64, threshold=0.95, floor=False)
     assert res.valid and res.solution == EASY_SOLUTION
-    out = solve_batch("sudoku", [EASY, "bad", EASY], model=tmp_path / "m", on_invalid="result")
+    out = solve_batch("sudoku", [EASY, "bad", EASY], model=tmp_path / "m", on_invalid="result", floor=False)
     assert [r.valid for r in out] == [True, False, True]
     assert "81 cells" in out[1].error
     with pytest.raises(InvalidProblem, match="81 cells"):
