@@ -54,7 +54,7 @@ def test_threshold_sampler_commits_confident_and_at_least_one():
     assert commit[1].sum() == 1 and commit[1, 0]
     assert pred[1, 0] == 3
     # with the schedule floor, an unsure model still fills the canvas within `steps` passes
-    _, _, commit, _ = Sampler("threshold", threshold=0.9, steps=2).step(logits, allowed, cand, 0)
+    _, _, commit, _ = Sampler("threshold", threshold=0.9, steps=2, floor=True).step(logits, allowed, cand, 0)
     assert commit[1].sum() == 2 and commit[0].all()
 
 
