@@ -119,12 +119,13 @@ def main() -> None:
     lora_curve = eval_curve(adapter)
     meta = json.loads((adapter / "constrained_adapter.json").read_text())
     if lora_curve:
+        n_eval = meta.get("eval_size", "the")
         target = lora_curve[-1]["eval_model_only_solve_rate"]
         lt, ls = time_to(lora_curve, target)
         out += ["### Training wall time: LoRA vs full fine-tune of the same base", "",
                 "Both start from the shipped Sudoku model, train on the same Sudoku-X stream and evaluate "
-                "the same 64 held-out hard Sudoku-X puzzles (model only) during training; the time is the "
-                "run's wall time when that evaluation first reached the LoRA run's final rate "
+                f"the same {n_eval} held-out hard Sudoku-X puzzles (model only) during training; the time "
+                "is the run's wall time when that evaluation first reached the LoRA run's final rate "
                 f"({target:.1%}), counting the evaluations before it. LoRA: rank {meta['lora']['rank']}, "
                 f"targets {', '.join(meta['lora']['target_modules'])}.", "",
                 "| run | trainable parameters | steps to the rate | wall time to the rate | final rate |",
@@ -156,9 +157,9 @@ def main() -> None:
                 "| model | verified solve rate (model only) | mean passes |", "|---|---|---|",
                 f"| shipped Sudoku model (before) | {before['solved']:.1%} | {before['passes']:.1f} |",
                 f"| after `--mode reward` | {after['solved']:.1%} | {after['passes']:.1f} |", "",
-                f"Measured change: **{(after['solved'] - before['solved']) * 100:+.1f} points**."]
+                f"Measured change: **{(after['solved'] - before['solved']) * 100:+.1f} points**.", ""]
         if rollout:
-            out.append(f" Mean rollout reward went from {rollout[0]['rollout_reward']:.3f} (first log) "
+            out.append(f"Mean rollout reward went from {rollout[0]['rollout_reward']:.3f} (first log) "
                        f"to {rollout[-1]['rollout_reward']:.3f} (last), rollouts solved from "
                        f"{rollout[0]['rollout_solved']:.1%} to {rollout[-1]['rollout_solved']:.1%}.")
         out.append("")

@@ -202,10 +202,11 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 
 def write_meta(path: Path, task: Task, base_ref: str, base_fp: str, noise: str, settings: LoraSettings,
-               targets: list[str]) -> None:
+               targets: list[str], extra: dict[str, Any] | None = None) -> None:
     path.mkdir(parents=True, exist_ok=True)
     meta = {"task": task.name, "base": base_ref, "base_fingerprint": base_fp, "noise": noise,
-            "vocab_tokens": list(task.vocab.tokens), "lora": {**asdict(settings), "target_modules": targets}}
+            "vocab_tokens": list(task.vocab.tokens), "lora": {**asdict(settings), "target_modules": targets},
+            **(extra or {})}
     (path / ADAPTER_META).write_text(json.dumps(meta, indent=1) + "\n")
 
 
@@ -351,14 +352,16 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
                               "world_size": trainer.args.world_size, "steps": trainer.state.global_step}
     if trainer.is_world_process_zero():
         model.save_pretrained(out, safe_serialization=True)
-        write_meta(out, task, base_ref, base_fp, noise.name, settings, targets)
+        write_meta(out, task, base_ref, base_fp, noise.name, settings, targets,
+                   {"eval_size": len(held_out), "steps": trainer.state.global_step})
         history = trainer.state.log_history
         (out / "training_log.json").write_text(json.dumps(history, indent=1))
         plot_loss(history, out / "loss.png")
         result["adapter_bytes"] = folder_bytes(out, "adapter_model.safetensors")
         base_dir = resolve_base(task, base_ref)
         result["base_bytes"] = folder_bytes(base_dir) if isinstance(base_dir, Path) else None
-        write_adapter_card(out, task, recipe, base_ref, targets, settings, result, scores, before, wall)
+        write_adapter_card(out, task, recipe, base_ref, targets, settings, result, scores, before, wall,
+                           overrides or [])
         if merge:
             merged_dir = save_merged(model, out / "merged")
             result["merged"] = str(merged_dir)
@@ -367,7 +370,7 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
 
 def write_adapter_card(out: Path, task: Task, recipe: dict[str, Any], base_ref: str, targets: list[str],
                        settings: LoraSettings, result: dict[str, Any], scores: dict[str, float],
-                       before: dict[str, float], wall: float) -> None:
+                       before: dict[str, float], wall: float, overrides: list[str] | None = None) -> None:
     from .training import machine_description
 
     tr, ev = recipe["train"], recipe["eval"]
@@ -388,7 +391,8 @@ def write_adapter_card(out: Path, task: Task, recipe: dict[str, Any], base_ref: 
         "",
         "## How it was trained",
         "",
-        f"- command: `constrained finetune {task.name} --mode lora --out {out}` "
+        f"- command: `constrained finetune {task.name} --mode lora --out {out}"
+        + "".join(f" --set {o}" for o in overrides or []) + "` "
         f"(recipe `finetune/recipes/{task.name}.lora.toml` if present, else `{task.name}.toml`)",
         f"- LoRA: rank {settings.rank}, alpha {settings.alpha:g}, dropout {settings.dropout:g}, "
         f"targets {', '.join(targets)}" + (f", also trained: {', '.join(settings.modules_to_save)}"

@@ -238,7 +238,7 @@ def finetune_reward(task_name: str, out: str | Path | None = None, recipe_path: 
         history = trainer.state.log_history
         (out / "training_log.json").write_text(json.dumps(history, indent=1))
         plot_rollouts(history, out / "loss.png")
-        write_reward_card(out, task, recipe, source, settings, scores, before, wall, eval_kw)
+        write_reward_card(out, task, recipe, source, settings, scores, before, wall, eval_kw, overrides or [])
     return result
 
 
@@ -277,7 +277,7 @@ def load_recipe_for_reward(task_name: str, recipe_path: str | None,
 
 def write_reward_card(out: Path, task: Task, recipe: dict[str, Any], source: str, s: RewardSettings,
                       scores: dict[str, float], before: dict[str, float], wall: float,
-                      eval_kw: dict[str, Any]) -> None:
+                      eval_kw: dict[str, Any], overrides: list[str] | None = None) -> None:
     from .training import machine_description
 
     tr, ev = recipe["train"], recipe["eval"]
@@ -290,7 +290,8 @@ def write_reward_card(out: Path, task: Task, recipe: dict[str, Any], source: str
         "",
         "## How it was trained",
         "",
-        f"- command: `constrained finetune {task.name} --mode reward --out {out}` "
+        f"- command: `constrained finetune {task.name} --mode reward --out {out}"
+        + "".join(f" --set {o}" for o in overrides or []) + "` "
         f"(recipe `finetune/recipes/{task.name}.reward.toml` if present, else `{task.name}.toml`)",
         f"- rollouts: {s.group_size} per problem, temperature {s.temperature}, up to {s.max_passes} model "
         f"passes, model only; problems: {s.pool_size} generated ({s.grade or 'default'} grade, "
