@@ -225,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--noise", choices=["mask", "uniform"], default=None)
     s.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
     s.set_defaults(fn=cmd_finetune)
+
+    from .bench import add_bench_parser
+
+    add_bench_parser(sub)
     return p
 
 

@@ -76,7 +76,8 @@ class BlockStats:
     """Where a decode's time went. ``forward_seconds`` is the canvas passes' model time,
     ``prefill_seconds`` the prompt prefill and the block commits (also model time)."""
 
-    tokens: int = 0  # tokens produced per the batch (up to and including [EOS])
+    tokens: int = 0  # tokens produced by the batch (up to and including [EOS])
+    batch: int = 1
     passes: int = 0  # canvas passes (each one forward of the whole batch)
     commits: int = 0  # causal passes: the prefill and one per committed block
     blocks: int = 0
@@ -84,7 +85,7 @@ class BlockStats:
     forward_seconds: float = 0.0
     prefill_seconds: float = 0.0
     validator_seconds: float = 0.0
-    finalized_per_pass: list[float] = field(default_factory=list)  # mean tokens committed per pass, per pass
+    finalized_per_pass: list[float] = field(default_factory=list)  # tokens committed per item, each pass
 
     @property
     def tokens_per_second(self) -> float:
@@ -92,8 +93,8 @@ class BlockStats:
 
     @property
     def tokens_per_pass(self) -> float:
-        """Canvas tokens finalised per canvas pass (per item)."""
-        return sum(self.finalized_per_pass) / max(self.passes, 1)
+        """Output tokens per canvas pass, per item (net: a token re-noised and re-committed counts once)."""
+        return self.tokens / max(self.batch, 1) / max(self.passes, 1)
 
     @property
     def overhead_share(self) -> float:
@@ -133,7 +134,7 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
     max_passes = cfg.max_passes or K
     domain = model.content_mask().to(device).expand(B, K, -1)  # [B, K, V]
     no_fixed = torch.zeros(B, K, dtype=torch.bool, device=device)
-    stats = BlockStats()
+    stats = BlockStats(batch=B)
     t0 = time.perf_counter()
 
     prefix = prompt
@@ -154,6 +155,8 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
         committed = finished.unsqueeze(1).expand(B, K).clone()  # finished items: nothing to do
         x[committed] = model.pad_id
         pred = x
+        allowed = domain
+        banned = None  # [B, K, V]: values a validator rejected at a position, barred for this canvas
         for p in range(max_passes):
             if bool(committed.all()):
                 break
@@ -162,7 +165,7 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
             _sync(logits)
             stats.forward_seconds += time.perf_counter() - tf
             stats.passes += 1
-            pred, _, commit, _ = cfg.sampler.step(logits, domain, ~committed, p, generator=gen)
+            pred, _, commit, _ = cfg.sampler.step(logits, allowed, ~committed, p, generator=gen)
             x = torch.where(commit, pred, x)
             committed = committed | commit
             if cfg.stop_at_eos:  # after a committed [EOS], the rest of the canvas is padding
@@ -176,6 +179,13 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
                 tv = time.perf_counter()
                 view = torch.where(committed, x, torch.full_like(x, model.mask_id))
                 bad = validator(view) & committed & ~(x == model.pad_id)
+                if bool(bad.any()):
+                    if banned is None:
+                        banned = torch.zeros(B, K, domain.shape[-1], dtype=torch.bool, device=device)
+                    idx = x.unsqueeze(-1)
+                    banned.scatter_(-1, idx, bad.unsqueeze(-1) | banned.gather(-1, idx))
+                    allowed = domain & ~banned
+                    allowed = torch.where(allowed.any(-1, keepdim=True), allowed, domain)
                 committed = committed & ~bad
                 stats.validator_seconds += time.perf_counter() - tv
             free = ~committed

@@ -56,10 +56,11 @@ class LMTrainConfig:
             raise ConfigError("prompt_max and canvas_length must be >= 1")
 
 
-def _lr(cfg: LMTrainConfig, step: int) -> float:
+def _lr(cfg: LMTrainConfig, step: int, elapsed: float = 0.0) -> float:
+    """Linear warm-up, then cosine to zero over the steps or the time budget, whichever runs out first."""
     if step < cfg.warmup:
         return cfg.learning_rate * (step + 1) / cfg.warmup
-    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    frac = max((step - cfg.warmup) / max(1, cfg.steps - cfg.warmup), elapsed / (cfg.max_minutes * 60))
     return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
@@ -70,12 +71,14 @@ def build_models_config(cfg: LMTrainConfig, vocab_size: int):
     return bc, ar_config_like(bc)
 
 
-def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None) -> dict:
+def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, init: str | None = None) -> dict:
+    """Train from scratch, or continue the model saved at ``init`` (its tokenizer too)."""
     from transformers import LlamaForCausalLM
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = load_corpus()
+    tokenizer = tokenizer or init
     tok = load_tokenizer(tokenizer) if tokenizer else build_tokenizer(corpus.train, cfg.vocab_size)
     tok.save(str(out / "tokenizer.json"))
     train_ids = encode_texts(tok, corpus.train)
@@ -83,7 +86,17 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None) -> 
     V = tok.get_vocab_size()
     bc, ac = build_models_config(cfg, V)
     torch.manual_seed(cfg.seed)
-    model = BlockDiffusionLM(bc) if cfg.kind == "block" else LlamaForCausalLM(ac)
+    cls = BlockDiffusionLM if cfg.kind == "block" else LlamaForCausalLM
+    prev_steps, prev_wall, prev_cmds = 0, 0.0, []
+    if init:
+        model = cls.from_pretrained(init, use_safetensors=True)
+        prev = Path(init) / "training_log.json"
+        if prev.exists():
+            ps = json.loads(prev.read_text())["summary"]
+            prev_steps, prev_wall = ps.get("steps_total", 0), ps.get("wall_total", 0.0)
+            prev_cmds = ps.get("commands", [])
+    else:
+        model = cls(bc if cfg.kind == "block" else ac)
     model.train()
     noise = make_noise(cfg.noise, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01, betas=(0.9, 0.95))
@@ -98,7 +111,7 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None) -> 
         p = int(rng.integers(1, cfg.prompt_max + 1))
         x = x[:, cfg.prompt_max - p :]
         for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step)
+            g["lr"] = _lr(cfg, step, time.time() - t0)
         if cfg.kind == "block":
             loss = model.diffusion_loss(x, p, noise, gen)
         else:
@@ -117,7 +130,9 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None) -> 
     model.eval()
     held = heldout_loss(model, cfg, held_ids, noise)
     model.save_pretrained(out, safe_serialization=True)
-    summary = {"config": asdict(cfg), "steps_done": step + 1, "wall_seconds": round(wall, 1),
+    summary = {"config": asdict(cfg), "steps_done": step + 1, "steps_total": prev_steps + step + 1,
+               "init": init, "wall_seconds": round(wall, 1), "wall_total": round(prev_wall + wall, 1),
+               "commands": prev_cmds + ["python -m constrained.engine.lm_train " + " ".join(sys.argv[1:])],
                "heldout_loss": held, "vocab_size": V, "train_tokens": int(train_ids.numel()),
                "heldout_tokens": int(held_ids.numel()), "corpus": corpus.source}
     (out / "training_log.json").write_text(json.dumps({"summary": summary, "log": log}, indent=1))
@@ -177,13 +192,15 @@ def _card(out: Path, cfg: LMTrainConfig, s: dict, model) -> None:
         "",
         "## Training",
         "",
-        f"- command: `python -m constrained.engine.lm_train --kind {cfg.kind} --out {out}`",
+        "- commands (in order): " + "; ".join(f"`{c}`" for c in s["commands"]),
         f"- data: Python standard-library sources from this machine ({s['corpus']}): "
         f"{s['train_tokens']:,} training tokens, {s['heldout_tokens']:,} held-out tokens (every 10th file); "
         "byte-level BPE tokenizer trained on the training files (`tokenizer.json`)",
-        f"- {s['steps_done']} steps of {cfg.batch_size} windows of {cfg.prompt_max}+{cfg.canvas_length} "
+        f"- {s['steps_total']} steps"
+        + (f" ({s['steps_done']} in the last run, continuing `{s['init']}`)" if s["init"] else "")
+        + f" of {cfg.batch_size} windows of {cfg.prompt_max}+{cfg.canvas_length} "
         f"tokens (the same windows, seed {cfg.seed}, for both models), AdamW lr {cfg.learning_rate}, cosine",
-        f"- wall time {s['wall_seconds'] / 60:.1f} min on {machine}",
+        f"- wall time {s['wall_total'] / 60:.1f} min in all on {machine}",
         "",
         "## Score",
         "",
@@ -201,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", choices=["block", "ar"], required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--tokenizer", default=None, help="reuse this tokenizer.json (or a folder holding one)")
+    p.add_argument("--init", default=None, help="continue training the model saved in this folder")
     for f in LMTrainConfig.__dataclass_fields__.values():
         if f.name == "kind":
             continue
@@ -208,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     kw = {k: v for k, v in vars(a).items() if k in LMTrainConfig.__dataclass_fields__ and v is not None}
     try:
-        print(json.dumps(train(LMTrainConfig(**kw), a.out, a.tokenizer), indent=1))
+        print(json.dumps(train(LMTrainConfig(**kw), a.out, a.tokenizer, a.init), indent=1))
     except ConfigError as e:
         print(f"lm_train: error: {e}", file=sys.stderr)
         return 2
