@@ -1,0 +1,233 @@
+"""graph-coloring and graph-gen: parsing, exact validators, domains, generators, solving."""
+
+import json
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from conftest import EASY, EASY_SOLUTION, tiny_model
+from constrained.engine import make_noise
+from constrained.tasks.graphs import GraphRequest, is_proper_coloring, parse_request, satisfies, to_networkx
+from constrained.tasks.graphs.generators import planted_graph
+
+from constrained import ConfigError, InvalidProblem, load_task
+from constrained.api import make_config
+from constrained.cli import main
+from constrained.solver import Solver
+
+
+def _solver(task, model=None, **cfg):
+    model = model or tiny_model(task, max_position_embeddings=2048)
+    return Solver(task, model, make_noise("mask", task.vocab.mask_id), make_config(**cfg))
+
+
+# --- graph colouring -------------------------------------------------------------------
+def test_sudoku_is_solved_as_nine_colouring_of_the_sudoku_graph():
+    g = nx.sudoku_graph(3)  # 81 nodes, row-major, 810 edges
+    pre = {i: int(ch) - 1 for i, ch in enumerate(EASY) if ch != "."}
+    task = load_task("graph-coloring", k=9, max_nodes=81)
+    problem = {"nodes": list(range(81)), "edges": [list(e) for e in g.edges()], "precolored": pre}
+    res = _solver(task, max_passes=64, threshold=0.99, floor=False).run(task.encode([problem]), [problem])[0]
+    assert res.valid
+    assert "".join(str(res.solution[i] + 1) for i in range(81)) == EASY_SOLUTION
+    assert is_proper_coloring(g, res.solution, 9)
+
+
+@pytest.mark.parametrize("family", ["gnp", "planar", "bipartite", "regular"])
+def test_planted_generators_give_proper_colourings(family):
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        g, col = planted_graph(rng, family, 30, 3)
+        assert is_proper_coloring(g, col, 3)
+        assert g.number_of_edges() > 0
+        if family == "planar":
+            assert nx.is_planar(g)
+        if family == "bipartite":
+            assert nx.is_bipartite(g)
+        if family == "regular":
+            assert len({d for _, d in g.degree()}) == 1
+
+
+def test_validator_marks_both_ends_of_a_monochromatic_edge_and_domains_drop_neighbour_colours():
+    task = load_task("graph-coloring", k=3, max_nodes=8)
+    canvas = task.encode([{"edges": [[0, 1], [1, 2], [2, 3]], "k": 3}])
+    c = task.vocab.id("c0")
+    tokens = torch.tensor([[c, c + 1, c + 1, c, 0, 0, 0, 0]])
+    rep = task.validate(canvas, tokens, messages=True)
+    assert rep.ok.tolist() == [False]
+    assert rep.violations[0].nonzero().squeeze(-1).tolist() == [1, 2]
+    assert "adjacent nodes 1 and 2 share colour 1" in rep.messages[0][0]
+    proper = torch.tensor([[c, c + 1, c, c + 1, 0, 0, 0, 0]])
+    assert task.validate(canvas, proper).ok.tolist() == [True]
+    partial = torch.tensor([[c, 1, 1, 1, 0, 0, 0, 0]])  # node 0 coloured 0, the rest [MASK]
+    dom = task.domains(canvas, partial)[0]
+    assert dom[1, c : c + 3].tolist() == [False, True, True]  # neighbour of node 0
+    assert dom[2, c : c + 3].tolist() == [True, True, True]
+    assert not dom[1, c + 3 :].any()  # colours >= k never allowed
+    assert not task.validate(canvas, partial).ok.any()
+
+
+def test_bad_colouring_input_is_refused_with_the_reason():
+    task = load_task("graph-coloring", k=3)
+    cases = [
+        ({"edges": [[0, 0]]}, "self-loop at node 0"),
+        ({"edges": [[0, 1]], "k": 0}, "k must be >= 1"),
+        ({"edges": [[0, 1]], "colors": 3}, "unknown field"),
+        ({"edges": [[0, 1]], "precolored": {"0": 1, "1": 1}}, "adjacent and share colour 1"),
+        ({"edges": [[0, 1]], "precolored": {"0": 5}}, "0..2"),
+        ({"nodes": [0, 1], "edges": [[0, 7]]}, "node 7, which is not in the graph"),
+        ("not json", "must be a JSON object"),
+        ({"nodes": list(range(70))}, "70 nodes"),
+    ]
+    for problem, message in cases:
+        with pytest.raises(InvalidProblem, match=message):
+            task.encode([problem])
+    with pytest.raises(ConfigError, match="k must be an integer"):
+        load_task("graph-coloring", k=0)
+
+
+def test_networkx_json_and_edge_list_inputs_agree(tmp_path):
+    task = load_task("graph-coloring", k=3)
+    g = nx.cycle_graph(["a", "b", "c", "d"])
+    g.nodes["a"]["color"] = 2
+    (tmp_path / "g.json").write_text(
+        json.dumps({"edges": [["a", "b"], ["b", "c"], ["c", "d"], ["d", "a"]], "precolored": {"a": 2}})
+    )
+    (tmp_path / "g.txt").write_text("# a square\na b\nb c\nc d\nd a\n")
+    p1 = task.parse(g)
+    p2 = task.parse(task.read_problems(tmp_path / "g.json")[0])
+    p3 = task.parse(task.read_problems(tmp_path / "g.txt")[0])
+    assert p1.edges == p2.edges == p3.edges and p1.nodes == p2.nodes == p3.nodes
+    assert p1.precolored == p2.precolored == {0: 2} and p3.precolored == {}
+
+
+def test_non_colourable_request_is_reported_unsolved_never_invalid():
+    task = load_task("graph-coloring", k=3, max_nodes=8)
+    k4 = nx.complete_graph(4)
+    res = _solver(task, max_passes=16).run(task.encode([k4, k4]), [k4, k4])
+    assert [r.valid for r in res] == [False, False]
+    assert all(not is_proper_coloring(k4, r.solution, 3) for r in res)
+    assert any("share colour" in m for m in res[0].messages)
+
+
+def test_cli_solves_a_json_file_prints_node_colours_and_draws(tmp_path, capsys):
+    task = load_task("graph-coloring", k=2, max_nodes=8)
+    tiny_model(task).save_pretrained(tmp_path / "m")
+    (tmp_path / "g.json").write_text(json.dumps({"edges": [[0, 1], [1, 2], [2, 3]]}))
+    code = main(
+        [
+            "solve",
+            "graph-coloring",
+            str(tmp_path / "g.json"),
+            "--k",
+            "2",
+            "--max-nodes",
+            "8",
+            "--model",
+            str(tmp_path / "m"),
+            "--draw",
+            str(tmp_path / "g.png"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    colours = json.loads(out.splitlines()[0])
+    assert colours in ({"0": 0, "1": 1, "2": 0, "3": 1}, {"0": 1, "1": 0, "2": 1, "3": 0})
+    assert (tmp_path / "g.png").stat().st_size > 1000
+    code = main(
+        [
+            "solve",
+            "graph-coloring",
+            str(tmp_path / "g.json"),
+            "--k",
+            "0",
+            "--max-nodes",
+            "8",
+            "--model",
+            str(tmp_path / "m"),
+        ]
+    )
+    assert code == 2
+
+
+# --- graph generation ------------------------------------------------------------------
+def test_contradictory_or_unknown_requests_are_refused_up_front():
+    cases = [
+        ({"n": 6, "tree": True, "num_edges": 6}, "tree on 6 nodes has 5 edges"),
+        ({"n": 4, "degree_sequence": [1, 1, 1, 2]}, "odd sum"),
+        ({"n": 4, "acyclic": True}, "unknown constraint"),
+        ({"n": 4, "constraints": ["tree", "sparse"]}, "unknown constraint 'sparse'"),
+        ({"n": 4, "fixed_edges": [[2, 2]]}, "self-loop at node 2"),
+        ({"n": 5, "triangle_free": True, "fixed_edges": [[0, 1], [1, 2], [0, 2]]}, "triangle 0-1-2"),
+        ({"n": 6, "planar": True, "num_edges": 13}, "at most 12 edges"),
+        ({"n": 20}, "exceeds this task's max_nodes"),
+    ]
+    for problem, message in cases:
+        with pytest.raises(InvalidProblem, match=message):
+            parse_request(problem, 12)
+
+
+def _tokens(task, canvas, g):
+    row = canvas.tokens[0].clone()
+    for p, (u, v) in enumerate(task.pairs):
+        if v < canvas.meta[0].n:
+            row[p] = task.vocab.id("1") if g.has_edge(u, v) else task.vocab.id("0")
+    return row.unsqueeze(0)
+
+
+def test_violations_are_localised_to_the_edges_that_cause_them():
+    task = load_task("graph-gen", max_nodes=8)
+
+    def implicated(request, g):
+        canvas = task.encode([request])
+        rep = task.validate(canvas, _tokens(task, canvas, g), messages=True)
+        pairs = {task.pairs[p] for p in rep.violations[0].nonzero().squeeze(-1).tolist()}
+        return bool(rep.ok[0]), pairs, rep.messages[0]
+
+    tri = nx.Graph([(0, 1), (1, 2), (0, 2), (2, 3)])
+    ok, pairs, msgs = implicated({"n": 4, "triangle_free": True}, tri)
+    assert not ok and pairs == {(0, 1), (1, 2), (0, 2)} and "triangle 0-1-2" in msgs[0]
+    ok, pairs, _ = implicated({"n": 4, "tree": True}, tri)
+    assert not ok and pairs == {(0, 1), (1, 2), (0, 2)}
+    k5 = nx.complete_graph(5)
+    ok, pairs, msgs = implicated({"n": 5, "planar": True}, k5)
+    assert not ok and len(pairs) == 10 and "Kuratowski" in msgs[0]
+    star = nx.star_graph(4)  # centre 0 of degree 4
+    ok, pairs, _ = implicated({"n": 5, "max_degree": 3}, star)
+    assert not ok and pairs == {(0, 1), (0, 2), (0, 3), (0, 4)}
+    two = nx.Graph([(0, 1), (2, 3)])
+    ok, pairs, msgs = implicated({"n": 4, "connected": True}, two)
+    assert not ok and pairs == {(0, 2), (0, 3), (1, 2), (1, 3)} and "2 connected components" in msgs[0]
+    ok, pairs, _ = implicated({"n": 5, "bipartite": True}, nx.cycle_graph(5))
+    assert not ok and len(pairs) == 5
+    assert implicated({"n": 5, "tree": True, "max_degree": 2}, nx.path_graph(5))[0]
+
+
+def test_domains_forbid_closing_a_triangle_and_extra_edges():
+    task = load_task("graph-gen", max_nodes=5)
+    canvas = task.encode([{"n": 4, "triangle_free": True, "num_edges": 2}])
+    zero, one, mask = task.vocab.id("0"), task.vocab.id("1"), task.vocab.mask_id
+    row = canvas.tokens.clone()
+    row[0, task.pos[(0, 1)]] = one
+    row[0, task.pos[(1, 2)]] = one
+    row[0, task.pos[(2, 3)]] = mask
+    dom = task.domains(canvas, row)[0]
+    assert not dom[task.pos[(0, 2)], one] and dom[task.pos[(0, 2)], zero]  # would close 0-1-2; count reached
+    assert not dom[task.pos[(2, 3)], one]
+
+
+def test_tiny_model_generates_only_valid_trees_when_it_says_valid():
+    task = load_task("graph-gen", max_nodes=8)
+    request = {"n": 7, "tree": True}
+    res = _solver(task, max_passes=48, temperature=1.0).run(task.encode([request] * 6), [request] * 6)
+    assert any(r.valid for r in res)
+    for r in res:
+        g = to_networkx(r.solution)
+        assert r.valid == nx.is_tree(g) == satisfies(GraphRequest(n=7, tree=True), g)
+
+
+def test_generated_eval_requests_are_satisfied_by_their_graphs():
+    task = load_task("graph-gen")
+    for request, graph in task.generate(40, seed=5):
+        assert satisfies(parse_request(request, 12), to_networkx(graph))
