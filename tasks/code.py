@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,9 +301,12 @@ class CodeInfill(Task):
                 return
             errors.append(e)
         first, last = p.first_line, p.first_line + (p.original or "").count("\n")
-        lines = {e.lineno for e in errors}
-        if len(lines) == 1 and None not in lines and not first <= next(iter(lines)) <= last:
-            e = errors[0]
+        outside = [e for e in errors if e.lineno is not None and not first <= e.lineno <= last]
+        if not outside:
+            return
+        common = Counter(e.lineno for e in outside).most_common(1)[0]
+        if 3 * common[1] >= len(errors):  # a third of the stand-ins fail at one line outside the hole
+            e = next(e for e in outside if e.lineno == common[0])
             raise InvalidProblem(f"{p.name}: the file does not parse outside the hole: {_describe(e)}"
                                  + (f": {e.text.strip()!r}" if e.text else ""))
 
@@ -449,7 +453,10 @@ class CodeInfill(Task):
             return list(range(n)) + grow
         if e > last:
             return [i for i, (a, b) in enumerate(lines) if b >= last] + grow
-        near = {e, e - 1} if e > first else {e}
+        near = {e}
+        text, col = err.text or "", err.offset or 0
+        if e > first and col <= len(text) - len(text.lstrip()) + 1:  # reported at a line's start: the
+            near.add(e - 1)  # cause is often the line before
         out = [i for i, (a, b) in enumerate(lines) if any(a <= x <= b for x in near)]
         if e == last:
             out += grow

@@ -1,0 +1,217 @@
+"""code-infill / code-edit: parsing holes, the compile validator and its localisation, tests as a
+validator, training items, the corpus split, and the CLI."""
+
+import ast
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model
+from constrained.tasks.code import CodeProblem, CompletedFile, problem_from_lines, problem_from_span
+from constrained.tasks.code_corpus import SourceFile, corpus_files, cut_hole, split_of
+
+from constrained import InvalidProblem, load_task
+from constrained.cli import main
+from constrained.solver import Solver, SolverConfig
+
+SRC = "def add(a, b):\n    <FILL>\n\n\nprint(add(1, 2))\n"
+
+
+@pytest.fixture(scope="module")
+def task():
+    return load_task("code-infill")
+
+
+def hole_tokens(task, text: str) -> torch.Tensor:
+    ids = task.encode_hole(text)
+    row = torch.zeros(1, task.hole_tokens, dtype=torch.long)
+    row[0, : len(ids)] = torch.tensor(ids)
+    return row
+
+
+def test_vocab_ids_are_the_tokenizer_ids(task):
+    assert task.vocab.tokens[:2] == ("[PAD]", "[MASK]")
+    for text in ("return a + b", "    x = {'k': [1, 2]}\n", "é = 'ü'"):
+        ids = task.tok.encode(text).ids
+        assert task.hole_text(ids) == text
+        assert all(task.vocab.tokens[i] == task.tok.id_to_token(i) for i in ids)
+
+
+def test_canvas_is_the_hole_with_pad_allowed_and_context_around_it(task):
+    c = task.encode([SRC])
+    assert c.tokens.shape == (1, task.hole_tokens) and not c.fixed.any()
+    assert c.allowed[0, :, 0].all() and not c.allowed[0, :, 1].any()  # [PAD] allowed, [MASK] not
+    sep = task.vocab.id("[SEP]")
+    ctx = c.context[0].tolist()
+    assert ctx.count(sep) == 1 and task.vocab.id("[BOF]") in ctx and task.vocab.id("[EOF]") in ctx
+    before = task.hole_text([i for i in ctx[: ctx.index(sep)] if i > 1 and i < sep])
+    assert before.endswith("def add(a, b):\n    ")
+
+
+def test_marker_problems_name_what_is_wrong(task):
+    with pytest.raises(InvalidProblem, match="exactly one <FILL> marker, found 0"):
+        task.encode(["x = 1\n"])
+    with pytest.raises(InvalidProblem, match=r"found 2 \(lines \[1, 2\]\)"):
+        task.encode(["x = <FILL>\ny = <FILL>\n"])
+
+
+def test_file_broken_outside_the_hole_names_the_line(task):
+    src = "x = <FILL>\n\ndef f(:\n    return 1\n"
+    with pytest.raises(InvalidProblem, match="line 3"):
+        task.encode([src])
+
+
+def test_correct_hole_validates_and_decodes_to_the_file(task):
+    c = task.encode([SRC])
+    tok = hole_tokens(task, "return a + b")
+    rep = task.validate(c, tok)
+    assert rep.ok.tolist() == [True] and not rep.violations.any()
+    sol = task.decode(c, tok)[0]
+    assert isinstance(sol, CompletedFile) and sol.hole == "return a + b"
+    assert sol == SRC.replace("<FILL>", "return a + b")
+
+
+def test_syntax_error_implicates_only_hole_tokens_on_its_line(task):
+    src = "def f(a):\n    <FILL>\n    return y\n"
+    c = task.encode([src])
+    good_line, bad_line = "x = a + 1\n    ", "y = (x * 2"
+    tok = hole_tokens(task, good_line + bad_line)
+    rep = task.validate(c, tok, messages=True)
+    assert rep.ok.tolist() == [False]
+    n_first = len(task.encode_hole(good_line))
+    n = len(task.encode_hole(good_line + bad_line))
+    implicated = set(rep.violations[0].nonzero().squeeze(-1).tolist())
+    assert implicated and implicated <= set(range(n_first - 1, n + 1))  # line 3 (+ the [PAD] after)
+    assert not implicated & set(range(n_first - 1))  # "x = a + 1" is not blamed
+    assert "SyntaxError" in rep.messages[0][0]
+
+
+def test_pad_may_only_trail_the_hole(task):
+    c = task.encode([SRC])
+    tok = hole_tokens(task, "return a + b")
+    tok[0, 1] = 0  # a [PAD] inside the hole
+    rep = task.validate(c, tok)
+    assert rep.ok.tolist() == [False] and rep.violations[0, 1]
+
+
+def test_partial_canvas_is_not_ok_and_blames_nothing(task):
+    c = task.encode([SRC])
+    tok = hole_tokens(task, "return a + b")
+    tok[0, 2] = task.vocab.mask_id
+    rep = task.validate(c, tok)
+    assert rep.ok.tolist() == [False] and not rep.violations.any()
+
+
+def test_failing_user_tests_implicate_the_whole_hole():
+    task = load_task("code-infill", tests="assert add(2, 3) == 5", test_timeout=5.0, memory_mb=256)
+    c = task.encode([SRC])
+    assert task.validate(c, hole_tokens(task, "return a + b")).ok.tolist() == [True]
+    wrong = hole_tokens(task, "return a - b")
+    rep = task.validate(c, wrong, messages=True)
+    n = len(task.encode_hole("return a - b"))
+    assert rep.ok.tolist() == [False] and rep.violations[0, :n].all() and "tests failed" in rep.messages[0][0]
+
+
+def test_generated_infinite_loop_is_a_failed_validation():
+    task = load_task("code-infill", tests="assert add(2, 3) == 5", test_timeout=3.0, memory_mb=256)
+    c = task.encode([SRC])
+    rep = task.validate(c, hole_tokens(task, "while True: pass"), messages=True)
+    assert rep.ok.tolist() == [False] and "killed" in rep.messages[0][0]
+
+
+def test_edit_lines_and_span_cut_the_right_text():
+    src = "import os\n\ndef f(x):\n    y = x + 1\n    return y\n"
+    p = problem_from_lines(src, "4-5", "m.py")
+    assert p.original == "y = x + 1\n    return y" and p.prefix.endswith("(x):\n    ") and p.suffix == "\n"
+    s = problem_from_span(src, "4:9-4:14")
+    assert s.original == "x + 1"
+    with pytest.raises(InvalidProblem, match="outside the file's lines 1-5"):
+        problem_from_lines(src, "4-9")
+
+
+def test_code_edit_needs_a_span_and_rewrites_only_it():
+    edit = load_task("code-edit", lines="2")
+    src = "a = 1\nb = 2\nc = 3\n"
+    c = edit.encode([src])
+    tok = torch.zeros(1, edit.hole_tokens, dtype=torch.long)
+    ids = edit.encode_hole("b = a + 1")
+    tok[0, : len(ids)] = torch.tensor(ids)
+    assert edit.validate(c, tok).ok.tolist() == [True]
+    assert edit.decode(c, tok)[0] == "a = 1\nb = a + 1\nc = 3\n"
+    with pytest.raises(InvalidProblem, match="code-edit needs the lines"):
+        load_task("code-edit").encode([src])
+
+
+def test_training_item_is_hole_then_pad_with_context(task):
+    text = "import os\n\n\ndef f(x):\n    y = x + 1\n    return os.path.join(y, 'a')\n" * 3
+    task._train = [SourceFile("stdlib/fake.py", None, text)]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ex = task.training_example(rng)
+        t = ex["tokens"].tolist()
+        n = t.index(0) if 0 in t else len(t)
+        assert n > 0 and all(v == 0 for v in t[n:]) and all(v >= 2 for v in t[:n])
+        assert task.hole_text(t) in text
+        assert ex["context"].shape == (task.prefix_tokens + task.suffix_tokens + 3,)
+    task._train = None
+
+
+def test_holes_and_split_are_deterministic(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    for i in range(30):
+        (tmp_path / "pkg" / f"m{i}.py").write_text(f"x_{i} = {i}\n" * 40)
+    roots = [("stdlib", tmp_path)]
+    files = corpus_files(None, roots)
+    assert files == corpus_files(None, roots)
+    held = {k for k, _ in corpus_files("heldout", roots)}
+    train = {k for k, _ in corpus_files("train", roots)}
+    assert held | train == {k for k, _ in files} and not held & train
+    assert split_of("stdlib/json/decoder.py") == split_of("stdlib/json/decoder.py")
+    text = files[0][1].read_text()
+    a = cut_hole(text, np.random.default_rng(3), "multiline")
+    b = cut_hole(text, np.random.default_rng(3), "multiline")
+    assert a == b
+
+
+def test_solver_returns_the_validators_verdict(task):
+    model = tiny_model(task, max_position_embeddings=192)
+    probs = [SRC, "values = [<FILL>]\nprint(values)\n"]
+    res = Solver(task, model, model_noise(), SolverConfig(max_passes=6)).run(task.encode(probs), probs)
+    for r, p in zip(res, probs):
+        head, tail = p.split("<FILL>")
+        assert r.solution.startswith(head) and r.solution.endswith(tail)
+        try:
+            ast.parse(r.solution)
+            parses = True
+        except SyntaxError:
+            parses = False
+        assert r.valid == parses
+
+
+def model_noise():
+    from constrained.engine.noise import MaskNoise
+
+    return MaskNoise(1)
+
+
+def test_cli_solves_a_file_prints_diff_and_rejects_broken_files(tmp_path, task, capsys):
+    model_dir = tmp_path / "m"
+    tiny_model(task, max_position_embeddings=192).save_pretrained(model_dir, safe_serialization=True)
+    f = tmp_path / "calc.py"
+    f.write_text(SRC)
+    rc = main(["solve", "code-infill", str(f), "--model", str(model_dir), "--max-passes", "2", "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert rc in (0, 1) and out["solution"].startswith("def add(a, b):\n    ") and out["valid"] == (rc == 0)
+    rc = main(["solve", "code-infill", str(f), "--model", str(model_dir), "--max-passes", "2", "--diff"])
+    text = capsys.readouterr().out
+    assert f"--- {f}" in text and "-    <FILL>" in text
+    f.write_text("x = <FILL>\nif True\n    pass\n")
+    assert main(["solve", "code-infill", str(f), "--model", str(model_dir)]) == 2
+    assert "line 2" in capsys.readouterr().err
+
+
+def test_problem_objects_are_accepted(task):
+    p = CodeProblem("x = ", "\nprint(x)\n", original="1", name="t.py")
+    c = task.encode([p])
+    assert task.validate(c, hole_tokens(task, "41 + 1")).ok.tolist() == [True]
