@@ -229,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import add_bench_parser
 
     add_bench_parser(sub)
+
+    from .batch_cli import add_batch_parser
+
+    add_batch_parser(sub, _add_solver_options)
     return p
 
 
