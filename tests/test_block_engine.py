@@ -149,3 +149,11 @@ def test_ar_baseline_has_the_same_size_and_decodes_with_a_cache(model, prompt):
     assert nll.shape == (3,) and (nll > 0).all()
     with pytest.raises(InvalidProblem, match="context"):
         ar_generate(ar, prompt, 200)
+
+
+def test_bench_command_names_the_available_benchmarks(capsys):
+    from constrained.cli import main
+
+    assert main(["bench", "no-such-benchmark"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown benchmark 'no-such-benchmark'" in err and "engine" in err
