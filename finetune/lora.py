@@ -293,7 +293,7 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
     from .recipes import load_recipe
     from .run import ValidatorEval, _last_checkpoint, evaluate, plot_loss
     from .trainer import DiffusionTrainer
-    from .training import training_arguments
+    from .training import final_scores, training_arguments
 
     recipe = load_recipe(task_name, recipe_path, overrides, mode="lora")
     task = load_task(task_name, **recipe["task"])
@@ -346,7 +346,8 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
     t0 = time.time()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.time() - t0
-    scores = evaluate(task, model, noise, held_out, **ev["options"]) if held_out else {}
+    scores = final_scores(trainer, lambda: evaluate(task, model, noise, held_out, **ev["options"])) \
+        if held_out else {}
     result: dict[str, Any] = {"scores": scores, "scores_base": before, "wall_seconds": wall, "out": str(out),
                               "trainable_parameters": trainable, "base_parameters": total - trainable,
                               "world_size": trainer.args.world_size, "steps": trainer.state.global_step}

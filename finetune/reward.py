@@ -191,7 +191,7 @@ def finetune_reward(task_name: str, out: str | Path | None = None, recipe_path: 
     from constrained.registry import load_task
 
     from .run import ValidatorEval, _last_checkpoint, evaluate
-    from .training import training_arguments
+    from .training import final_scores, training_arguments
 
     recipe = load_recipe_for_reward(task_name, recipe_path, overrides)
     task = load_task(task_name, **recipe["task"])
@@ -230,7 +230,8 @@ def finetune_reward(task_name: str, out: str | Path | None = None, recipe_path: 
     t0 = time.time()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     wall = time.time() - t0
-    scores = evaluate(task, model, noise, held_out, **ev["options"]) if held_out else {}
+    scores = final_scores(trainer, lambda: evaluate(task, model, noise, held_out, **ev["options"])) \
+        if held_out else {}
     result = {"scores": scores, "scores_before": before, "wall_seconds": wall, "out": str(out),
               "world_size": trainer.args.world_size, "steps": trainer.state.global_step}
     if trainer.is_world_process_zero():

@@ -39,3 +39,12 @@ def machine_description() -> str:
     return (f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
             f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU only'}, "
             f"torch {torch.__version__}")
+
+
+def final_scores(trainer, evaluate_fn) -> dict[str, float]:
+    """The evaluation logged at the last step if there is one (not solving the set twice), else a new one."""
+    step = trainer.state.global_step
+    for h in reversed(trainer.state.log_history):
+        if h.get("step") == step and "eval_model_only_solve_rate" in h:
+            return {k[5:]: v for k, v in h.items() if k.startswith("eval_")}
+    return evaluate_fn()
