@@ -89,11 +89,19 @@ def main() -> None:
 
     # 1. base vs base + LoRA on Sudoku-X
     probs = puzzles("sudoku-x", a.n, a.grade, seed=777)
+    cache = ROOT / "runs" / "finetune-bench-cache.json"  # the Sudoku-X solves, reused while nothing changed
+    key = f"{base}:{adapter}:{a.n}:{a.grade}:{(adapter / 'adapter_model.safetensors').stat().st_mtime}"
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
     rows = {}
     for label, model in (("Sudoku base", base), ("Sudoku base + Sudoku-X LoRA", adapter)):
         for setting, opts in (("model only", {"model_only": True}), ("full solver (re-noising)", {})):
-            rows[(label, setting)] = solve_rate("sudoku-x", model, probs, **opts)
+            if key in cached and f"{label}|{setting}" in cached[key]:
+                rows[(label, setting)] = cached[key][f"{label}|{setting}"]
+            else:
+                rows[(label, setting)] = solve_rate("sudoku-x", model, probs, **opts)
             print(label, setting, rows[(label, setting)], flush=True)
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_text(json.dumps({key: {f"{k[0]}|{k[1]}": v for k, v in rows.items()}}))
     out += [f"### Sudoku-X: base vs base + LoRA ({a.n} held-out {a.grade} Sudoku-X puzzles, seed 777)", "",
             "| model | setting | verified solve rate | mean passes | puzzles/s |", "|---|---|---|---|---|"]
     for (label, setting), r in rows.items():
