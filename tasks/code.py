@@ -219,7 +219,7 @@ class CodeInfill(Task):
 
     name = "code-infill"
     default_model = "code"
-    solver_defaults: dict[str, Any] = {"max_passes": 32}
+    solver_defaults: dict[str, Any] = {"max_passes": 32, "floor": True, "steps": 10}
 
     def __init__(self, hole_tokens: int = 32, prefix_tokens: int = 96, suffix_tokens: int = 32,
                  tests: str | None = None, marker: str = MARKER, diff: bool = False,
