@@ -39,11 +39,27 @@ def alldiff_violations(membership: torch.Tensor, onehot: torch.Tensor) -> torch.
     return ((_spread(membership, dup) * onehot).sum(-1)) > 0
 
 
-def alldiff_candidates(membership: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+def alldiff_candidates(membership: torch.Tensor, onehot: torch.Tensor, exact: bool = False) -> torch.Tensor:
     """[B, L, n] bool: values not yet used by any filled peer of each position.
 
     A position's own value counts as used (its groups contain it), so callers apply
     this to empty positions only.
+
+    exact: groups with exactly n positions hold every value once (a Sudoku row): a value
+    that has a single empty position left in such a group must go there ("hidden single"),
+    so that position's candidates shrink to it.
     """
     used = (_group_counts(membership, onehot) > 0.5).float()
-    return _spread(membership, used) < 0.5
+    cand = _spread(membership, used) < 0.5  # [B, L, n]
+    if not exact:
+        return cand
+    n = onehot.shape[-1]
+    empty = (onehot.sum(-1, keepdim=True) < 0.5).float()  # [B, L, 1]
+    live = cand.float() * empty
+    per_group = _group_counts(membership, live)  # [B, G, n]: empty positions that can take each value
+    full = (membership.sum(-1) == n).float()  # [G] or [B, G]: permutation groups
+    full = full.unsqueeze(-1) if full.dim() == 2 else full[None, :, None]
+    single = (per_group == 1).float() * full * (1 - used)  # value still missing, one place left
+    forced = (_spread(membership, single) > 0.5) & (live > 0.5)  # [B, L, n]
+    has_forced = forced.any(-1, keepdim=True)
+    return torch.where(has_forced, forced, cand)

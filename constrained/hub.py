@@ -96,7 +96,8 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
             m = DenoiserModel.from_pretrained(path, use_safetensors=True)
             check_compatible(m.config, task, str(path))
             return m.eval(), make_noise(noise or m.config.noise, mask_id)
-    elif isinstance(model, Path) or str(model).startswith((".", "/", "~")) or path.exists():
+    elif isinstance(model, Path) or str(model).startswith((".", "/", "~")) or str(model).count("/") > 1 \
+            or path.exists():
         raise ModelMismatch(f"model path {model} does not exist or is not a directory")
     # any transformers masked LM, local or hub
     from transformers import AutoModelForMaskedLM, AutoTokenizer

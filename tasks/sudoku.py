@@ -322,7 +322,7 @@ class Sudoku(Task):
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
         oh = self._onehot(tokens)
-        cand = alldiff_candidates(self.layout.membership.to(tokens.device), oh)  # [B, 81, 9]
+        cand = alldiff_candidates(self.layout.membership.to(tokens.device), oh, exact=True)  # [B, 81, 9]
         B = tokens.shape[0]
         out = torch.zeros(B, 81, len(self.vocab), dtype=torch.bool, device=tokens.device)
         out[..., self._first : self._first + 9] = cand
