@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from constrained.engine.denoiser import predict_logits
+from constrained.engine.denoiser import domain_features, predict_logits, reads_domains
 from constrained.engine.noise import NoiseProcess
 from constrained.engine.samplers import Sampler
 
@@ -144,6 +144,7 @@ class Solver:
         self.config = config or SolverConfig()
         self.device = torch.device(device)
         self.stats = RunStats()  # accumulated over every run() of this solver
+        self._reads_domains = reads_domains(model)
 
     # -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -179,20 +180,19 @@ class Solver:
             sub = canvas.select(act) if act.numel() < B else canvas
             xa, ca, fa = x[act], committed[act], fixed[act]
             view = torch.where(ca, xa, torch.full_like(xa, mask_id))  # what the validator sees
+            allowed = base_domain[act]
+            dead = torch.zeros_like(ca)
+            dom = task.domains(sub, view) if cfg.domains or self._reads_domains else None
+            if cfg.domains and dom is not None:
+                allowed = allowed & (dom | ca.unsqueeze(-1))
+            if cfg.tabu:
+                allowed = allowed & (tabu[act] == 0)
             tf = time.perf_counter()
-            logits = predict_logits(self.model, xa, sub, coords)  # [b, L, V]
+            logits = predict_logits(self.model, xa, sub, coords, domain_features(dom, ca))  # [b, L, V]
             if logits.device.type == "cuda":
                 torch.cuda.synchronize()
             self.stats.forward_seconds += time.perf_counter() - tf
             self.stats.passes += 1
-            allowed = base_domain[act]
-            dead = torch.zeros_like(ca)
-            if cfg.domains:
-                dom = task.domains(sub, view)
-                if dom is not None:
-                    allowed = allowed & (dom | ca.unsqueeze(-1))
-            if cfg.tabu:
-                allowed = allowed & (tabu[act] == 0)
             empty = ~allowed.any(-1)
             if empty.any():  # no candidate left: a dead end; fall back to the static domain
                 dead = empty & ~ca

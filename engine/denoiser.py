@@ -65,10 +65,26 @@ class HFMaskedLMDenoiser(nn.Module):
         return logits.index_select(-1, self.token_map)  # [B, L, V_task]
 
 
+def reads_domains(model: nn.Module) -> bool:
+    """Whether a denoiser takes candidate domains as input (``DenoiserConfig.domain_input``)."""
+    return bool(getattr(getattr(model, "config", None), "domain_input", False))
+
+
+def domain_features(domains: torch.Tensor | None, filled: torch.Tensor) -> torch.Tensor | None:
+    """The candidate multi-hot a domain-reading model sees: [B, L, V], zero at filled positions."""
+    if domains is None:
+        return None
+    return domains & ~filled.unsqueeze(-1)
+
+
 def predict_logits(model: nn.Module, tokens: torch.Tensor, canvas: Canvas,
-                   coords: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-    """Run any denoiser on ``tokens`` [B, L] of ``canvas`` -> logits [B, L, V]."""
+                   coords: dict[str, torch.Tensor] | None = None,
+                   domains: torch.Tensor | None = None) -> torch.Tensor:
+    """Run any denoiser on ``tokens`` [B, L] of ``canvas`` -> logits [B, L, V].
+
+    domains [B, L, V] bool: candidate sets, passed only to models that read them."""
     if coords is None:
         coords = {k: v.to(tokens.device) for k, v in canvas.layout.coords.items()}
-    out = model(input_ids=tokens, coords=coords, context=canvas.context, context_mask=canvas.context_mask)
+    extra = {"domains": domains} if domains is not None and reads_domains(model) else {}
+    out = model(input_ids=tokens, coords=coords, context=canvas.context, context_mask=canvas.context_mask, **extra)
     return out.logits if hasattr(out, "logits") else out

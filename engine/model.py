@@ -38,6 +38,7 @@ class DenoiserConfig(PretrainedConfig):
         task: str | None = None,
         vocab_tokens: list[str] | None = None,
         canvas_length: int | None = None,
+        domain_input: bool = False,
         **kwargs: Any,
     ) -> None:
         self.vocab_size = vocab_size
@@ -52,6 +53,7 @@ class DenoiserConfig(PretrainedConfig):
         self.task = task
         self.vocab_tokens = list(vocab_tokens) if vocab_tokens is not None else None
         self.canvas_length = canvas_length
+        self.domain_input = domain_input
         super().__init__(**kwargs)
 
     def backbone_config(self) -> BertConfig:
@@ -70,10 +72,13 @@ class DenoiserConfig(PretrainedConfig):
 
 
 class DenoiserModel(PreTrainedModel):
-    """tokens [B, L] (+ coords [B, L] each, + context [B, C]) -> logits [B, L, V].
+    """tokens [B, L] (+ coords [B, L] each, + context [B, C], + domains [B, L, V]) -> logits [B, L, V].
 
     The canvas comes first in the sequence and the context after it, so canvas
     positions keep their absolute position embeddings whatever the context length.
+    With ``config.domain_input`` the model also reads each empty position's candidate
+    set (the task's constraint propagation, a multi-hot over the vocabulary), so it
+    learns to choose among candidates rather than rediscover the rules.
     """
 
     config_class = DenoiserConfig
@@ -87,6 +92,7 @@ class DenoiserModel(PreTrainedModel):
         self.coord_embeddings = nn.ModuleDict(
             {name: nn.Embedding(size, config.hidden_size) for name, size in config.coord_sizes.items()}
         )
+        self.domain_proj = nn.Linear(config.vocab_size, config.hidden_size, bias=False) if config.domain_input else None
         self.head = nn.Sequential(
             nn.Linear(config.hidden_size, config.hidden_size),
             nn.GELU(),
@@ -115,6 +121,7 @@ class DenoiserModel(PreTrainedModel):
         coords: dict[str, torch.Tensor] | None = None,
         context: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
+        domains: torch.Tensor | None = None,
         **_: Any,
     ) -> MaskedLMOutput:
         B, L = input_ids.shape
@@ -128,6 +135,10 @@ class DenoiserModel(PreTrainedModel):
                 raise ValueError(f"model expects coordinate {name!r}; the canvas layout does not provide it")
             c = coords[name]
             emb = emb + table(c if c.dim() == 2 else c.unsqueeze(0).expand(B, -1))
+        if self.domain_proj is not None:
+            if domains is None:
+                raise ValueError("this model reads candidate domains (config.domain_input); pass domains [B, L, V]")
+            emb = emb + self.domain_proj(domains.to(emb.dtype))
         types = torch.zeros(B, L, dtype=torch.long, device=input_ids.device)
         attn = None
         if context is not None and context.shape[1] > 0:

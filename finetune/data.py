@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from constrained.engine.denoiser import domain_features
+from constrained.engine.noise import NoiseProcess
 from torch.utils.data import IterableDataset, get_worker_info
 
-from constrained.engine.noise import NoiseProcess
+from constrained.canvas import Canvas
 from constrained.task import Task
 
 
@@ -39,9 +41,12 @@ class DiffusionCollator:
     task: Task
     noise: NoiseProcess
     seed: int = 0
+    domains: bool = False  # also give the model the task's candidate domains of x_t (mask noise only)
 
     def __post_init__(self) -> None:
         self.generator = torch.Generator().manual_seed(self.seed)
+        if self.domains and self.noise.name != "mask":
+            raise ValueError("domain input needs mask noise: under uniform noise x_t has no empty positions")
 
     def __call__(self, examples: list[dict[str, torch.Tensor]]) -> dict[str, object]:
         x0 = torch.stack([e["tokens"] for e in examples])  # [B, L]
@@ -61,6 +66,8 @@ class DiffusionCollator:
             "t": t,
             "coords": self._coords(examples, B),
         }
+        if self.domains:
+            batch["domains"] = self._domains(batch, examples, domain)
         if "context" in examples[0]:
             C = max(e["context"].shape[0] for e in examples)
             ctx = torch.zeros(B, C, dtype=torch.long)
@@ -71,6 +78,17 @@ class DiffusionCollator:
                 cm[i, :n] = True
             batch["context"], batch["context_mask"] = ctx, cm
         return batch
+
+    def _domains(self, batch: dict[str, object], examples: list[dict[str, torch.Tensor]],
+                 static: torch.Tensor) -> torch.Tensor:
+        """Candidates left at the empty positions of x_t, as the Solver computes them at inference."""
+        xt = batch["input_ids"]
+        canvas = Canvas(tokens=xt, fixed=batch["fixed"], layout=self.task.layout, vocab=self.task.vocab,
+                        allowed=static if "allowed" in examples[0] else None,
+                        meta=[e.get("meta") for e in examples])
+        dom = self.task.domains(canvas, xt)
+        filled = xt != self.noise.mask_id
+        return domain_features(static & dom if dom is not None else static, filled)
 
     def _coords(self, examples: list[dict[str, torch.Tensor]], B: int) -> dict[str, torch.Tensor]:
         """Per-example coordinates (``coords`` in the example) or the task's layout's."""

@@ -285,6 +285,7 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
     """Train a LoRA adapter for ``task_name`` on ``base``; save only the adapter (and, with
     ``merge``, a merged full model in OUT/merged). ``init``: continue from an existing adapter.
     Every check (recipe keys, base vocabulary, adapter/base fit) runs before training."""
+    from constrained.engine.denoiser import reads_domains
     from constrained.engine.noise import make_noise
 
     from constrained.registry import load_task
@@ -335,7 +336,7 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
     trainer = DiffusionTrainer(
         model=model, args=args,
         train_dataset=TaskStream(task, seed=tr["seed"], rank=rank),
-        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank),
+        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank, domains=reads_domains(model)),
         noise=noise,
         callbacks=[ValidatorEval(task, noise, held_out, ev["steps"], ev["options"])],
     )

@@ -20,6 +20,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "intermediate_size": 512,
         "dropout": 0.0,
         "max_position_embeddings": 512,
+        "domain_input": False,
     },
     "train": {
         "noise": "mask",

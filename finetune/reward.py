@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from constrained.engine.denoiser import predict_logits
+from constrained.engine.denoiser import domain_features, predict_logits, reads_domains
 from constrained.engine.noise import NoiseProcess
 from constrained.engine.samplers import Sampler
 from torch import nn
@@ -155,7 +155,11 @@ class RewardTrainer(Trainer):
         fixed = canvas.fixed
         domain = canvas.domain() & ~fixed.unsqueeze(-1)
         xt, corrupted = self.noise.corrupt(tokens, t, fixed, domain, gen)
-        logits = predict_logits(model, xt, canvas)  # [N, L, V]
+        feats = None
+        if reads_domains(policy):  # a model that reads candidate domains sees them here too
+            dom = self.task.domains(canvas, xt)
+            feats = domain_features(domain | fixed.unsqueeze(-1) if dom is None else dom, xt != self.noise.mask_id)
+        logits = predict_logits(model, xt, canvas, domains=feats)  # [N, L, V]
         logp = selective_log_softmax(logits.float(), tokens)  # [N, L]
         w = corrupted.float()
         n_pos = w.sum(-1).clamp(min=1)
@@ -164,7 +168,8 @@ class RewardTrainer(Trainer):
         kl = torch.zeros((), device=device)
         if self.reference is not None and s.kl_beta > 0:
             with torch.no_grad():
-                ref_logp = selective_log_softmax(predict_logits(self.reference, xt, canvas).float(), tokens)
+                ref_logp = selective_log_softmax(
+                    predict_logits(self.reference, xt, canvas, domains=feats).float(), tokens)
             d = ref_logp - logp
             kl_tok = torch.exp(d) - d - 1  # k3 estimator of KL(policy || reference)
             kl = ((kl_tok * w).sum(-1) / n_pos).mean()

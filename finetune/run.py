@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from constrained.engine.denoiser import reads_domains
+from constrained.engine.model import DenoiserConfig, DenoiserModel
+from constrained.engine.noise import make_noise
 from transformers import TrainerCallback, TrainingArguments
 
 from constrained.api import make_config, solve_with
-from constrained.engine.model import DenoiserConfig, DenoiserModel
-from constrained.engine.noise import make_noise
 from constrained.errors import ConfigError
 from constrained.registry import load_task
 from constrained.solver import Solver
@@ -76,6 +77,7 @@ def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> 
         intermediate_size=m["intermediate_size"],
         max_position_embeddings=m["max_position_embeddings"],
         dropout=m["dropout"],
+        domain_input=m["domain_input"],
         coord_sizes=dict(task.layout.coord_sizes),
         noise=recipe["train"]["noise"],
         task=task.name,
@@ -129,7 +131,7 @@ def finetune(task_name: str, out: str | Path | None = None, recipe_path: str | N
         model=model,
         args=args,
         train_dataset=TaskStream(task, seed=tr["seed"], rank=rank),
-        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank),
+        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank, domains=reads_domains(model)),
         noise=noise,
         callbacks=[ValidatorEval(task, noise, held_out, ev["steps"], ev["options"])],
     )

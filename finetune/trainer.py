@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import Trainer
-
 from constrained.engine.noise import NoiseProcess
+from transformers import Trainer
 
 
 class DiffusionTrainer(Trainer):
@@ -24,6 +23,7 @@ class DiffusionTrainer(Trainer):
             coords=inputs.get("coords"),
             context=inputs.get("context"),
             context_mask=inputs.get("context_mask"),
+            **({"domains": inputs["domains"]} if "domains" in inputs else {}),
         )
         logits = out.logits if hasattr(out, "logits") else out
         loss = self.noise.loss(logits, inputs["labels"], inputs["corrupted"], inputs["t"], inputs["fixed"])

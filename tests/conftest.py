@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from constrained.engine.model import DenoiserConfig, DenoiserModel
+
 from constrained.task import Task
 
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from constrained.engine import MaskNoise, Sampler, UniformNoise, make_noise
 
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 from conftest import EASY, EASY_SOLUTION
+from constrained.engine import HFMaskedLMDenoiser, make_noise
 from transformers import BertConfig, BertForMaskedLM, BertTokenizer, ModernBertConfig, ModernBertForMaskedLM
 
 from constrained import ModelMismatch, solve
-from constrained.engine import HFMaskedLMDenoiser, make_noise
 from constrained.hub import load_denoiser
 from constrained.solver import Solver, SolverConfig
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 from conftest import EASY, EASY_SOLUTION, tiny_model
+from constrained.engine import Sampler, make_noise
 
 from constrained import ConfigError, InvalidProblem, ModelMismatch, solve, solve_batch
-from constrained.engine import Sampler, make_noise
 from constrained.solver import Solver, SolverConfig
 
 
@@ -78,8 +78,9 @@ def test_solve_api_with_model_path_and_options(sudoku_task, tmp_path):
 
 
 def test_model_of_another_vocabulary_is_refused(sudoku_task, tmp_path):
-    from constrained import Layout, Vocab
     from constrained.engine import DenoiserConfig, DenoiserModel
+
+    from constrained import Layout, Vocab
 
     other = DenoiserConfig(vocab_size=5, hidden_size=16, num_hidden_layers=1, num_attention_heads=1,
                            intermediate_size=16, vocab_tokens=list(Vocab.build("ABC").tokens), task="other")

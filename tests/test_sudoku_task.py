@@ -3,9 +3,9 @@ import random
 import pytest
 import torch
 from conftest import EASY, EASY_SOLUTION
+from constrained.tasks.sudoku import count_solutions, make_puzzle, parse_grid, solve_exact
 
 from constrained import InvalidProblem
-from constrained.tasks.sudoku import count_solutions, make_puzzle, parse_grid, solve_exact
 
 
 def test_parses_string_and_nine_line_grid_to_same_cells(sudoku_task):
