@@ -43,7 +43,7 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
                 config: SolverConfig | None = None, trust_remote_code: bool = False, **options: Any) -> Solver:
     task = load_task(task)
     if config is None:  # a task's own defaults (e.g. sampling temperature for design tasks); options win
-        options = {**getattr(task, "solver_defaults", {}), **options}
+        options = {**task.solver_defaults, **options}
     denoiser, noise = load_denoiser(task, model, trust_remote_code=trust_remote_code)
     return Solver(task, denoiser, noise, make_config(config, **options), device=device)
 

@@ -8,8 +8,9 @@ and makes training and evaluation data. It never calls the engine.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,9 @@ class Task(ABC):
     default_model: str | None = None
     #: canvas length the model is trained for when a task has one layout
     layout: Layout
+    #: solver options this task prefers (e.g. sampling temperature for design tasks);
+    #: options given to solve()/make_solver() win
+    solver_defaults: Mapping[str, Any] = MappingProxyType({})
 
     # --- problems -------------------------------------------------------------------
     @abstractmethod
