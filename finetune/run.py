@@ -61,6 +61,28 @@ class ValidatorEval(TrainerCallback):
                       flush=True)
 
 
+class WallClock(TrainerCallback):
+    """Training wall time summed over interrupted and resumed runs: each checkpoint records
+    the total so far (``wall_seconds.json``), and a resumed run starts from it."""
+
+    def __init__(self, before: float = 0.0) -> None:
+        self.before, self.t0 = before, time.time()
+
+    @property
+    def total(self) -> float:
+        return self.before + time.time() - self.t0
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            (folder / "wall_seconds.json").write_text(json.dumps({"seconds": round(self.total, 1)}))
+
+    @staticmethod
+    def resumed_from(checkpoint: Path | None) -> float:
+        f = checkpoint / "wall_seconds.json" if checkpoint else None
+        return float(json.loads(f.read_text())["seconds"]) if f and f.exists() else 0.0
+
+
 def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> DenoiserModel:
     if init:
         model = DenoiserModel.from_pretrained(init, use_safetensors=True)
@@ -138,9 +160,10 @@ def finetune(task_name: str, out: str | Path | None = None, recipe_path: str | N
     last = _last_checkpoint(out / "checkpoints") if resume else None
     if last and rank == 0:
         print(f"resuming from {last}", flush=True)
-    t0 = time.time()
+    clock = WallClock(WallClock.resumed_from(last))
+    trainer.add_callback(clock)
     trainer.train(resume_from_checkpoint=str(last) if last else None)
-    wall = time.time() - t0
+    wall = clock.total
     scores = evaluate(task, model, noise, held_out, **ev["options"]) if held_out else {}
     if trainer.is_world_process_zero():
         model.save_pretrained(out, safe_serialization=True)
