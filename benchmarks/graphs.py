@@ -18,7 +18,7 @@ import networkx as nx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command, machine, write_section  # noqa: E402
+from common import RESULTS, command, machine, write_section  # noqa: E402
 from constrained.tasks.graphs import is_proper_coloring, parse_request, satisfies, to_networkx  # noqa: E402
 
 from constrained.api import make_solver, solve_with  # noqa: E402
@@ -229,6 +229,7 @@ def main() -> None:
     ap.add_argument("--coloring-model", default="default")
     ap.add_argument("--gen-model", default="default")
     ap.add_argument("--out", default="graphs", help="results section name (benchmarks/results/NAME.md)")
+    ap.add_argument("--append", action="store_true", help="add to the results file instead of replacing it")
     ap.add_argument("--skip", nargs="*", default=[], choices=["heldout", "atlas", "generation"])
     a = ap.parse_args()
     lines = ["## Graphs", "", f"Command: `{command()}`", "", f"Machine: {machine()}", ""]
@@ -239,8 +240,12 @@ def main() -> None:
         bench_atlas(lines, a.atlas_passes, a.coloring_model)
     if "generation" not in a.skip:
         bench_generation(a.samples, lines, a.train_steps, a.train_batch, a.gen_model)
-    lines.append(f"Total benchmark wall time: {time.perf_counter() - t0:.0f} s.")
-    path = write_section(a.out, "\n".join(lines))
+    lines.append(f"Wall time of this run: {time.perf_counter() - t0:.0f} s.")
+    text = "\n".join(lines)
+    prev = RESULTS / f"{a.out}.md"
+    if a.append and prev.exists():  # a later part of the benchmark, run separately
+        text = prev.read_text().rstrip() + "\n\n" + "\n".join(lines[6:])
+    path = write_section(a.out, text)
     print(f"wrote {path}")
 
 
