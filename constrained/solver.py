@@ -49,6 +49,7 @@ class SolverConfig:
     restarts: bool = True
     patience: int = 8  # passes without a new best before a restart
     restart_temperature: float = 0.5
+    uniform_redraw: float = 0.0  # uniform noise: share of the corruption level re-drawn at random each pass
     confidence_renoise: float | None = None  # re-noise committed tokens whose probability falls below this
     trace: bool = False
     seed: int = 0
@@ -247,9 +248,11 @@ class Solver:
 
             # noise for everything not committed
             free = ~ca
-            if noise.name == "uniform":  # keep the model's guess on free positions, re-drawn at the schedule's rate
-                noise_level = 1.0 - (p + 1) / cfg.max_passes
-                redraw = torch.rand(free.shape, generator=gen, device=self.device) < noise_level
+            if noise.name == "uniform":
+                # a free position keeps the model's guess, or is re-drawn at the corruption level the
+                # canvas is at (the share of free positions still uncommitted), as in training
+                t_now = (free & ~fa).sum(-1, keepdim=True) / (~fa).sum(-1, keepdim=True).clamp(min=1)
+                redraw = torch.rand(free.shape, generator=gen, device=self.device) < cfg.uniform_redraw * t_now
                 guess = torch.where(redraw, noise.noise_tokens(base_domain[act], gen), pred)
                 xa = torch.where(free, guess, xa)
             else:
