@@ -48,7 +48,7 @@ class SolverConfig:
     tabu: int = 3  # passes a failed (position, value) stays barred without backjump; 0 turns tabu off
     restarts: bool = True
     patience: int = 8  # passes without a new best before a restart
-    restart_temperature: float = 0.5
+    restart_temperature: float = 1.0
     uniform_redraw: float = 0.0  # uniform noise: share of the corruption level re-drawn at random each pass
     confidence_renoise: float | None = None  # re-noise committed tokens whose probability falls below this
     trace: bool = False
@@ -199,7 +199,8 @@ class Solver:
                 dead = empty & ~ca
                 allowed = torch.where(empty.unsqueeze(-1), base_domain[act], allowed)
             pred, conf, commit, probs = cfg.sampler.step(
-                logits, allowed, ~ca & ~dead, p, temperature=temp[act], generator=gen)
+                logits, allowed, ~ca & ~dead, p, temperature=temp[act], generator=gen,
+                confidence_domain=base_domain[act] if cfg.domains else None)
             passes[act] += 1
             xa = torch.where(commit, pred, xa)
             ca = ca | commit

@@ -51,8 +51,14 @@ class Sampler:
         pass_index: int,
         temperature: torch.Tensor | float | None = None,  # per item [B] overrides self.temperature
         generator: torch.Generator | None = None,
+        confidence_domain: torch.Tensor | None = None,  # [B, L, V] bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (pred [B, L], confidence [B, L], commit [B, L] bool, probs [B, L, V])."""
+        """Returns (pred [B, L], confidence [B, L], commit [B, L] bool, probs [B, L, V]).
+
+        Tokens are chosen among ``allowed``. Confidence is measured under ``confidence_domain``
+        (default ``allowed``): a solver that narrows ``allowed`` by propagation passes the wider
+        static domain here, so pruning does not inflate the model's certainty, and a position
+        left with a single allowed token (forced) counts as certain."""
         masked = logits.float().masked_fill(~allowed, NEG)
         probs = torch.softmax(masked, dim=-1)
         temp = self.temperature if temperature is None else temperature
@@ -66,12 +72,17 @@ class Sampler:
             pred = torch.where(hot.squeeze(-1), sampled, probs.argmax(-1))
         else:
             pred = probs.argmax(-1)
-        p_pred = probs.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
+        cprobs = probs
+        if confidence_domain is not None:
+            cprobs = torch.softmax(logits.float().masked_fill(~confidence_domain, NEG), dim=-1)
+        p_pred = cprobs.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
         if self.strategy == "margin":
-            top2 = probs.topk(2, dim=-1).values
+            top2 = cprobs.topk(2, dim=-1).values
             conf = top2[..., 0] - top2[..., 1]
         else:
             conf = p_pred
+        if confidence_domain is not None:
+            conf = torch.where(allowed.sum(-1) == 1, torch.ones_like(conf), conf)
         commit = self._select(conf, candidates, pass_index)
         return pred, conf, commit, probs
 
