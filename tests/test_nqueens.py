@@ -182,7 +182,7 @@ def test_bad_problems_are_refused_by_name(task, problem, words):
 
 def _solver(task: NQueens, **cfg: Any) -> Solver:
     noise = make_noise("mask", task.vocab.mask_id)
-    return Solver(task, tiny_model(task), noise, SolverConfig(max_passes=128, **cfg))
+    return Solver(task, tiny_model(task), noise, SolverConfig(max_passes=256, **cfg))
 
 
 def test_solver_with_a_random_model_and_renoising_places_every_queen(task):
@@ -200,7 +200,7 @@ def test_solver_with_a_random_model_and_renoising_places_every_queen(task):
 
 
 def test_public_solve_and_trace_work_on_the_new_task(task):
-    res = solve(task, "..6.....", model=tiny_model(task), trace=True, max_passes=128)
+    res = solve(task, "..6.....", model=tiny_model(task), trace=True, max_passes=256)
     assert res.valid and res.solution[2] == 6 and len(res.trace) == res.passes
     data = trace_data(res, task)
     assert data["view"]["kind"] == "strip" and data["view"]["labels"][0] == "row 1"
