@@ -317,3 +317,16 @@ def test_two_ranks_on_cpu_with_gloo(base_dir, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     assert p.stdout.count('"world_size": 2') == 2  # both ranks trained, in one process group
     assert (out / "adapter_model.safetensors").exists()
+
+
+def test_shipped_sudoku_x_adapter_loads_onto_the_shipped_sudoku_model():
+    from constrained.hub import MODELS_DIR
+
+    folder = MODELS_DIR / "sudoku-x"
+    if not (folder / "adapter_config.json").exists() or not (MODELS_DIR / "sudoku" / "config.json").exists():
+        pytest.skip("the Sudoku-X adapter or the Sudoku model is not shipped in this checkout")
+    task = load_task("sudoku-x")
+    assert task.default_model == "sudoku-x"
+    model, noise = load_denoiser(task)  # a changed Sudoku model would fail here: retrain the adapter
+    base, _ = load_denoiser(task, MODELS_DIR / "sudoku")
+    assert not torch.allclose(_canvas_logits(model, task), _canvas_logits(base, task), atol=1e-6)
