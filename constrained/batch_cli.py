@@ -58,7 +58,8 @@ def _print(summary, as_json: bool) -> None:
         print(json.dumps(summary.to_dict(), indent=1))
     else:
         print(summary.text())
-        print(f"summary written to {summary_path(summary.output)}")
+        if summary_path(summary.output).exists():  # a rank's part summary is gone once rank 0 merged
+            print(f"summary written to {summary_path(summary.output)}")
 
 
 def cmd_batch(a: argparse.Namespace) -> int:
