@@ -112,8 +112,10 @@ def run_block(name, model, ar, noise, prompts, ref, n_new, device, sampler: Samp
     with PeakMemory(device) as mem:
         out, st = generate_blocks(model, prompts, noise, cfg, validator=validator)
     acc, ppl, rep = quality(ar, prompts, out, ref) if ref is not None else (float("nan"),) * 3
-    return Row(name, st.tokens_per_second, st.passes + st.commits, st.tokens_per_pass, acc, ppl, rep,
-               st.overhead_share, mem.peak_mb, st.seconds)
+    row = Row(name, st.tokens_per_second, st.passes + st.commits, st.tokens_per_pass, acc, ppl, rep,
+              st.overhead_share, mem.peak_mb, st.seconds)
+    print(f"{name} ({n_new} tokens, cache={use_cache}): {row}", flush=True)
+    return row
 
 
 def threshold_sampler(t: float) -> Sampler:
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. diffusion vs AR, and tokens per pass vs the commit rule ---------------------------------
     ar_row = run_ar(ar, prompts, ref, K, device)
     thresholds = [0.9, 0.7, 0.5, 0.3, 0.1] if not a.quick else [0.9, 0.5, 0.1]
-    steps = [64, 32, 16, 8] if not a.quick else [32, 16, 8]
+    steps = [64, 32, 16, 8] if not a.quick else [16, 8]
     thr_rows = [run_block(f"diffusion, threshold {t}", model, ar, noise, prompts, ref, K, device,
                           threshold_sampler(t)) for t in thresholds]
     topk_rows = [run_block(f"diffusion, top-k, {s} passes/canvas", model, ar, noise, prompts, ref, K, device,
@@ -239,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     v_row = run_block("diffusion, top-k 16 + repetition validator", model, ar, noise, prompts, ref, K, device,
                       mid, validator=repetition_validator(4, model.mask_id, model.pad_id))
     plain = next(r for r in topk_rows if r.name.endswith(" 16 passes/canvas"))
-    sudoku = solver_overhead(32 if a.quick else 64)
+    try:
+        sudoku = solver_overhead(16 if a.quick else 64)
+    except Exception as e:  # the shipped Sudoku model is another task's; report, do not fail the run
+        sudoku = f"(not measured: {type(e).__name__}: {e})"
+
     total = time.time() - t_start
 
     # plots -----------------------------------------------------------------------------------------
