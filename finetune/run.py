@@ -14,7 +14,7 @@ import torch
 from constrained.engine.denoiser import reads_domains
 from constrained.engine.model import DenoiserConfig, DenoiserModel
 from constrained.engine.noise import make_noise
-from transformers import TrainerCallback, TrainingArguments
+from transformers import TrainerCallback
 
 from constrained.api import make_config, solve_with
 from constrained.errors import ConfigError
@@ -25,6 +25,7 @@ from constrained.task import Task
 from .data import DiffusionCollator, TaskStream
 from .recipes import load_recipe
 from .trainer import DiffusionTrainer
+from .training import training_arguments
 
 
 def evaluate(task: Task, model, noise, problems: list, **options: Any) -> dict[str, float]:
@@ -130,25 +131,7 @@ def finetune(task_name: str, out: str | Path | None = None, recipe_path: str | N
     eval_kw = {k: v for k, v in ev.items() if k not in ("steps", "size", "options")}
     held_out = [p for p, _ in task.generate(ev["size"], seed=10_000 + tr["seed"], **eval_kw)] if ev["size"] else []
     rank = int(os.environ.get("RANK", 0))
-    args = TrainingArguments(
-        output_dir=str(out / "checkpoints"),
-        max_steps=tr["max_steps"],
-        per_device_train_batch_size=tr["batch_size"],
-        learning_rate=tr["learning_rate"],
-        warmup_steps=tr["warmup_steps"],
-        weight_decay=tr["weight_decay"],
-        lr_scheduler_type=tr["lr_scheduler"],
-        max_grad_norm=tr["max_grad_norm"],
-        logging_steps=tr["logging_steps"],
-        save_steps=tr["save_steps"],
-        save_total_limit=tr["save_total_limit"],
-        seed=tr["seed"],
-        report_to=[],
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        disable_tqdm=not progress,
-        use_cpu=not torch.cuda.is_available(),
-    )
+    args = training_arguments(recipe, out, progress)
     trainer = DiffusionTrainer(
         model=model,
         args=args,
