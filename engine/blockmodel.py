@@ -50,6 +50,28 @@ def config_fingerprint(config: Any) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
+def check_cache_owner(cache: Any, fingerprint: str) -> None:
+    """A cache must come from ``new_cache()`` of a model with this config fingerprint."""
+    if not isinstance(cache, ModelCache):
+        raise ModelMismatch(f"expected a cache made by model.new_cache(), got {type(cache).__name__}")
+    if cache.owner != fingerprint:
+        raise ModelMismatch(f"this KV cache was written by another model (config {cache.owner}); "
+                            f"this model is {fingerprint}: start a new cache with model.new_cache()")
+
+
+def check_cache_batch(tokens: torch.Tensor, cache: ModelCache) -> None:
+    if tokens.shape[0] != cache.batch:
+        raise InvalidProblem(f"batch of {tokens.shape[0]} does not match the cache's batch of {cache.batch}")
+
+
+def position_ids(start: int, n: int, max_context: int, device: torch.device) -> torch.Tensor:
+    """[1, n] positions start..start+n-1, refused past the model's context."""
+    if start + n > max_context:
+        raise InvalidProblem(f"{start} cached tokens plus {n} new ones exceed the model's context of "
+                             f"{max_context} positions")
+    return torch.arange(start, start + n, device=device).unsqueeze(0)
+
+
 class ModelCache:
     """A ``DynamicCache`` tagged with the model that wrote it and how many tokens it holds.
 
@@ -121,26 +143,16 @@ class BlockDiffusionLM(LlamaForCausalLM):
         return ModelCache(DynamicCache(config=self.config), config_fingerprint(self.config), batch)
 
     def check_cache(self, cache: ModelCache) -> None:
-        if not isinstance(cache, ModelCache):
-            raise ModelMismatch(f"expected a cache made by model.new_cache(), got {type(cache).__name__}")
-        mine = config_fingerprint(self.config)
-        if cache.owner != mine:
-            raise ModelMismatch(f"this KV cache was written by another model (config {cache.owner}); "
-                                f"this model is {mine}: start a new cache with model.new_cache()")
+        check_cache_owner(cache, config_fingerprint(self.config))
 
     def _positions(self, start: int, n: int) -> torch.Tensor:
-        if start + n > self.max_context:
-            raise InvalidProblem(f"{start} cached tokens plus {n} new ones exceed the model's context of "
-                                 f"{self.max_context} positions")
-        return torch.arange(start, start + n, device=self.device).unsqueeze(0)
+        return position_ids(start, n, self.max_context, self.device)
 
     @torch.no_grad()
     def prefill(self, tokens: torch.Tensor, cache: ModelCache) -> None:
         """Run ``tokens`` [B, T] causally; append their keys/values to ``cache`` (prompt, finished block)."""
         self.check_cache(cache)
-        if tokens.shape[0] != cache.batch:
-            raise InvalidProblem(f"batch of {tokens.shape[0]} does not match the cache's batch "
-                                 f"of {cache.batch}")
+        check_cache_batch(tokens, cache)
         pos = self._positions(cache.length, tokens.shape[1])
         self.model(input_ids=tokens, position_ids=pos, past_key_values=cache.cache, use_cache=True)
 

@@ -33,7 +33,7 @@ from transformers import DynamicCache
 
 from constrained.errors import InvalidProblem, ModelMismatch
 
-from .blockmodel import ModelCache, config_fingerprint
+from .blockmodel import ModelCache, check_cache_batch, check_cache_owner, config_fingerprint, position_ids
 
 
 class GemmaDenoiser(nn.Module):
@@ -115,25 +115,16 @@ class GemmaDenoiser(nn.Module):
         return ModelCache(DynamicCache(config=self.text_config), config_fingerprint(self.text_config), batch)
 
     def check_cache(self, cache: ModelCache) -> None:
-        if not isinstance(cache, ModelCache):
-            raise ModelMismatch(f"expected a cache made by new_cache(), got {type(cache).__name__}")
-        if cache.owner != config_fingerprint(self.text_config):
-            raise ModelMismatch(f"this KV cache was written by another model (config {cache.owner}); "
-                                f"start a new one with new_cache()")
+        check_cache_owner(cache, config_fingerprint(self.text_config))
 
     def _positions(self, start: int, n: int) -> torch.Tensor:
-        if start + n > self.max_context:
-            raise InvalidProblem(f"{start} cached tokens plus {n} new ones exceed the model's context of "
-                                 f"{self.max_context} positions")
-        return torch.arange(start, start + n, device=self.device).unsqueeze(0)
+        return position_ids(start, n, self.max_context, self.device)
 
     @torch.no_grad()
     def prefill(self, tokens: torch.Tensor, cache: ModelCache) -> None:
         """The encoder: ``tokens`` [B, T] causally into ``cache``."""
         self.check_cache(cache)
-        if tokens.shape[0] != cache.batch:
-            raise InvalidProblem(f"batch of {tokens.shape[0]} does not match the cache's batch "
-                                 f"of {cache.batch}")
+        check_cache_batch(tokens, cache)
         pos = self._positions(cache.length, tokens.shape[1])
         self.model.model.encoder(input_ids=tokens, past_key_values=cache.cache, position_ids=pos)
 
