@@ -95,11 +95,12 @@ def _gemma_logits(model, seed: int = 3) -> torch.Tensor:
 
 
 def _canvas_logits(model, task) -> torch.Tensor:
-    from constrained.engine.denoiser import predict_logits
+    from constrained.engine.denoiser import domain_features, predict_logits
 
     canvas = task.encode([task.generate(1, seed=5, grade="easy")[0][0]] * 2)
+    feats = domain_features(task.domains(canvas, canvas.tokens), canvas.fixed)  # used by domain-reading models
     with torch.no_grad():
-        return predict_logits(model.eval(), canvas.tokens, canvas)
+        return predict_logits(model.eval(), canvas.tokens, canvas, domains=feats)
 
 
 # --- recipes ------------------------------------------------------------------------------------
