@@ -373,7 +373,7 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
 def write_adapter_card(out: Path, task: Task, recipe: dict[str, Any], base_ref: str, targets: list[str],
                        settings: LoraSettings, result: dict[str, Any], scores: dict[str, float],
                        before: dict[str, float], wall: float, overrides: list[str] | None = None) -> None:
-    from .training import machine_description
+    from .training import machine_description, scores_table
 
     tr, ev = recipe["train"], recipe["eval"]
     eval_kw = {k: v for k, v in ev.items() if k not in ("steps", "size", "options")}
@@ -411,13 +411,7 @@ def write_adapter_card(out: Path, task: Task, recipe: dict[str, Any], base_ref: 
         f"Verified solve rate on {ev['size']} held-out generated problems "
         f"({where}; seed {10_000 + tr['seed']}):",
         "",
-        "| model | setting | solve rate | mean passes |",
-        "|---|---|---|---|",
+        *scores_table([("base", before), ("base + adapter", scores)]),
     ]
-    for label, sc in (("base", before), ("base + adapter", scores)):
-        for name in ("model_only", "full"):
-            if f"{name}_solve_rate" in sc:
-                lines.append(f"| {label} | {name.replace('_', ' ')} | {sc[f'{name}_solve_rate']:.1%} | "
-                             f"{sc[f'{name}_mean_passes']:.1f} |")
     lines += ["", "Larger evaluations are in BENCHMARKS.md.", ""]
     (out / "README.md").write_text("\n".join(lines))

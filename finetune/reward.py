@@ -284,7 +284,7 @@ def load_recipe_for_reward(task_name: str, recipe_path: str | None,
 def write_reward_card(out: Path, task: Task, recipe: dict[str, Any], source: str, s: RewardSettings,
                       scores: dict[str, float], before: dict[str, float], wall: float,
                       eval_kw: dict[str, Any], overrides: list[str] | None = None) -> None:
-    from .training import machine_description
+    from .training import machine_description, scores_table
 
     tr, ev = recipe["train"], recipe["eval"]
     where = ", ".join(f"{k}={v}" for k, v in eval_kw.items()) or "default generator"
@@ -312,13 +312,7 @@ def write_reward_card(out: Path, task: Task, recipe: dict[str, Any], source: str
         f"Verified solve rate on {ev['size']} held-out generated problems "
         f"({where}; seed {10_000 + tr['seed']}):",
         "",
-        "| model | setting | solve rate | mean passes |",
-        "|---|---|---|---|",
+        *scores_table([("before", before), ("after", scores)]),
     ]
-    for label, sc in (("before", before), ("after", scores)):
-        for name in ("model_only", "full"):
-            if f"{name}_solve_rate" in sc:
-                lines.append(f"| {label} | {name.replace('_', ' ')} | {sc[f'{name}_solve_rate']:.1%} | "
-                             f"{sc[f'{name}_mean_passes']:.1f} |")
     lines += [""]
     (out / "README.md").write_text("\n".join(lines))

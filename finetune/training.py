@@ -48,3 +48,14 @@ def final_scores(trainer, evaluate_fn) -> dict[str, float]:
         if h.get("step") == step and "eval_model_only_solve_rate" in h:
             return {k[5:]: v for k, v in h.items() if k.startswith("eval_")}
     return evaluate_fn()
+
+
+def scores_table(labelled: list[tuple[str, dict[str, float]]]) -> list[str]:
+    """Markdown rows of verified solve rates for model cards: one row per (model label, setting)."""
+    lines = ["| model | setting | solve rate | mean passes |", "|---|---|---|---|"]
+    for label, sc in labelled:
+        for name in ("model_only", "full"):
+            if f"{name}_solve_rate" in sc:
+                lines.append(f"| {label} | {name.replace('_', ' ')} | {sc[f'{name}_solve_rate']:.1%} | "
+                             f"{sc[f'{name}_mean_passes']:.1f} |")
+    return lines
