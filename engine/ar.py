@@ -1,25 +1,31 @@
 """The autoregressive baseline: a ``LlamaForCausalLM`` of exactly the block-diffusion
 model's size (``engine/blockmodel.py``), trained on the same tokens, decoded one token
 per forward pass with a ``transformers`` ``DynamicCache``.
+
+Trained with fill-in-the-middle (``engine/corpus.py: fim_permute``), it also infills:
+``psm_infill`` prompts ``[PRE] prefix [SUF] suffix [MID]`` and decodes the middle.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
-from constrained.errors import InvalidProblem
+from constrained.errors import ConfigError, InvalidProblem, ModelMismatch
 
 from .blockmodel import BlockDiffusionConfig
+from .corpus import EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
 
 def ar_config_like(block: BlockDiffusionConfig) -> LlamaConfig:
     """The baseline's config: the block-diffusion model's architecture, minus the canvas."""
     d = block.to_dict()
-    drop = ("canvas_length", "noise", "mask_token_id", "model_type", "architectures", "transformers_version")
+    drop = ("canvas_length", "noise", "mask_token_id", "non_content_ids", "model_type", "architectures",
+            "transformers_version")
     for k in drop:
         d.pop(k, None)
     d["attn_implementation"] = "sdpa"
@@ -110,3 +116,53 @@ def continuation_nll(model: LlamaForCausalLM, prefix: torch.Tensor, continuation
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), continuation, reduction="none")
     keep = torch.ones_like(continuation, dtype=torch.bool) if pad_id is None else continuation != pad_id
     return (nll * keep).sum(1) / keep.sum(1).clamp(min=1)
+
+
+def psm_prompt(tokenizer: Any, prefix: str, suffix: str, room: int) -> list[int]:
+    """Prefix-suffix-middle prompt ids: ``[PRE] prefix [SUF] suffix [MID]`` in at most ``room`` ids.
+
+    Prefix and suffix are tokenized separately; when they do not fit, the end of the prefix and
+    the start of the suffix (the text nearest the hole) are kept, the suffix getting at least half
+    of the room it needs."""
+    ids = [tokenizer.token_to_id(t) for t in (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)]
+    if any(i is None for i in ids):
+        raise ConfigError(f"the tokenizer lacks the fill-in-the-middle tokens {FIM_PREFIX} {FIM_SUFFIX} "
+                          f"{FIM_MIDDLE}: this model was not trained for infilling")
+    room -= 3
+    if room < 0:
+        raise InvalidProblem(f"no room for a prefix-suffix-middle prompt in {room + 3} tokens")
+    p = tokenizer.encode(prefix).ids
+    s = tokenizer.encode(suffix).ids
+    s_keep = min(len(s), max(room // 2, room - len(p)))
+    p_keep = min(len(p), room - s_keep)
+    return [ids[0], *p[len(p) - p_keep :], ids[1], *s[:s_keep], ids[2]]
+
+
+def psm_infill(model: LlamaForCausalLM, tokenizer: Any, prefix: str, suffix: str, max_new_tokens: int = 64,
+               *, max_context: int | None = None) -> str:
+    """The middle an AR model trained with fill-in-the-middle writes between ``prefix`` and ``suffix``.
+
+    Prompts ``[PRE] prefix [SUF] suffix [MID]`` (``psm_prompt``) and decodes greedily with a KV cache
+    until ``[EOS]`` or ``max_new_tokens``; returns the decoded middle (without ``[EOS]``). The prompt and
+    the middle are kept within ``max_context`` tokens (default: the config's ``train_length``, the longest
+    sequence the model was trained on, else its position limit).
+    """
+    if max_new_tokens < 1:
+        raise InvalidProblem(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    eos = tokenizer.token_to_id(EOS)
+    if eos is None or eos != model.config.eos_token_id:
+        raise ModelMismatch(f"the tokenizer's {EOS} id {eos} is not the model's eos_token_id "
+                            f"{model.config.eos_token_id}: tokenizer and model do not belong together")
+    if tokenizer.get_vocab_size() > model.config.vocab_size:
+        raise ModelMismatch(f"tokenizer of {tokenizer.get_vocab_size()} ids for a model of "
+                            f"{model.config.vocab_size}")
+    ctx = max_context or int(getattr(model.config, "train_length", 0) or model.config.max_position_embeddings)
+    if max_new_tokens + 3 > ctx:
+        raise InvalidProblem(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in a context "
+                             f"of {ctx} tokens")
+    ids = psm_prompt(tokenizer, prefix, suffix, ctx - max_new_tokens)
+    prompt = torch.tensor([ids], dtype=torch.long, device=model.device)
+    out, _ = ar_generate(model, prompt, max_new_tokens, stop_at_eos=True)
+    row = out[0].tolist()
+    middle = row[: row.index(eos)] if eos in row else row
+    return tokenizer.decode(middle)

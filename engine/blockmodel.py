@@ -34,10 +34,12 @@ class BlockDiffusionConfig(LlamaConfig):
     model_type = "constrained-block-diffusion"
 
     def __init__(self, canvas_length: int = 256, noise: str = "mask", mask_token_id: int = 1,
-                 **kwargs: Any) -> None:
+                 non_content_ids: list[int] | None = None, **kwargs: Any) -> None:
         self.canvas_length = canvas_length
         self.noise = noise
         self.mask_token_id = mask_token_id
+        #: context-only token ids (separators, sentinels) a canvas never holds, besides [PAD] and [MASK]
+        self.non_content_ids = list(non_content_ids or [])
         super().__init__(**kwargs)
 
 
@@ -133,10 +135,12 @@ class BlockDiffusionLM(LlamaForCausalLM):
         return int(self.config.pad_token_id)
 
     def content_mask(self) -> torch.Tensor:
-        """[V] bool: tokens a canvas position may hold ([EOS] and ordinary tokens; not [PAD]/[MASK])."""
+        """[V] bool: tokens a canvas position may hold ([EOS] and ordinary tokens; not [PAD], [MASK]
+        or the config's ``non_content_ids``)."""
         m = torch.ones(self.config.vocab_size, dtype=torch.bool)
         m[self.pad_id] = False
         m[self.mask_id] = False
+        m[list(getattr(self.config, "non_content_ids", None) or [])] = False
         return m
 
     def new_cache(self, batch: int) -> ModelCache:
@@ -219,12 +223,15 @@ def block_mask(prefix: int, canvas: int, device: torch.device | str | None = Non
 
 def block_config(vocab_size: int, canvas_length: int, noise: str = "mask", *, hidden_size: int = 128,
                  num_hidden_layers: int = 4, num_attention_heads: int = 4, intermediate_size: int = 384,
-                 max_position_embeddings: int = 8192, **kw: Any) -> BlockDiffusionConfig:
+                 max_position_embeddings: int = 8192, eos_token_id: int = 2,
+                 non_content_ids: list[int] | None = None, **kw: Any) -> BlockDiffusionConfig:
     return BlockDiffusionConfig(
-        canvas_length=canvas_length, noise=noise, mask_token_id=1, vocab_size=vocab_size,
+        canvas_length=canvas_length, noise=noise, mask_token_id=1, non_content_ids=non_content_ids,
+        vocab_size=vocab_size,
         hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
         num_key_value_heads=num_attention_heads, intermediate_size=intermediate_size,
-        max_position_embeddings=max_position_embeddings, pad_token_id=0, eos_token_id=2, bos_token_id=None,
+        max_position_embeddings=max_position_embeddings, pad_token_id=0, eos_token_id=eos_token_id,
+        bos_token_id=None,
         tie_word_embeddings=True, attn_implementation="sdpa", **kw)
 
 

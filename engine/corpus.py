@@ -1,18 +1,19 @@
-"""A text corpus from the machine and a BPE tokenizer for the engine's language models.
+"""The text corpus and tokenizer of the engine's language models, and fill-in-the-middle.
 
 The block-diffusion model and its autoregressive baseline (``engine/blockmodel.py``,
-``engine/ar.py``) are trained on the same tokens: the Python standard library's own
-source files (they ship with every Python install, nothing is downloaded), split
-into a training and a held-out part by file, tokenized with a byte-level BPE
-trained here with the ``tokenizers`` library.
+``engine/ar.py``) are trained on the same tokens: the Python corpus of the code tasks
+(``constrained.tasks.code_corpus``: the standard library and the installed packages on
+this machine, nothing downloaded, whole modules held out by the hash of their path), in
+the code tasks' byte-level BPE tokenizer. The two models therefore share their vocabulary
+and held-out split with the code-infilling denoiser, so the AR model doubles as its
+infilling baseline (prefix-suffix-middle prompting, :func:`fim_permute`).
 
-Token ids 0, 1, 2 are ``[PAD]``, ``[MASK]``, ``[EOS]`` as in every vocab of the project
-(``[PAD]`` = 0, ``[MASK]`` = 1); ``[EOS]`` ends each file.
+Token ids: ``[PAD]`` = 0, ``[MASK]`` = 1, the BPE tokens, then the code tokenizer's specials
+(``[SEP] [BOF] [EOF] [PRE] [SUF] [MID] [EOS]``); ``[EOS]`` ends each file in the stream.
 """
 
 from __future__ import annotations
 
-import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,64 +23,55 @@ import torch
 from constrained.errors import ConfigError
 
 PAD, MASK, EOS = "[PAD]", "[MASK]", "[EOS]"
-SPECIALS = (PAD, MASK, EOS)
-
-
-def stdlib_files(root: str | Path | None = None) -> list[Path]:
-    """The ``*.py`` files at the top of the standard library (sorted, deterministic)."""
-    root = Path(root or sysconfig.get_paths()["stdlib"])
-    files = sorted(p for p in root.glob("*.py") if p.is_file())
-    if not files:
-        raise ConfigError(f"no Python sources found under {root}")
-    return files
+#: the fill-in-the-middle sentinels (the code tokenizer's): prefix, suffix, middle
+FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE = "[PRE]", "[SUF]", "[MID]"
 
 
 @dataclass
 class Corpus:
-    """Train / held-out texts, split by file (every 10th file is held out)."""
+    """Train / held-out texts, split by module (the code tasks' split)."""
 
     train: list[str]
     heldout: list[str]
     source: str
 
 
-def load_corpus(root: str | Path | None = None, max_chars: int = 3_000_000) -> Corpus:
-    files = stdlib_files(root)
-    train, held = [], []
-    total = 0
-    for i, f in enumerate(files):
-        text = f.read_text(encoding="utf-8", errors="replace")
-        (held if i % 10 == 9 else train).append(text)
-        total += len(text)
-        if total >= max_chars:
-            break
-    return Corpus(train=train, heldout=held, source=str(files[0].parent))
+def load_corpus(max_chars: int = 8_000_000, heldout_chars: int = 1_000_000) -> Corpus:
+    """The code tasks' corpus: up to ``max_chars`` of training modules, ``heldout_chars`` of held-out
+    ones (those that parse), both in the corpus's deterministic order."""
+    from constrained.tasks.code_corpus import corpus_roots
+    from constrained.tasks.code_corpus import load_corpus as code_files
+
+    train = [f.text for f in code_files("train", max_chars=max_chars)]
+    held = [f.text for f in code_files("heldout", max_chars=heldout_chars, require_parse=True)]
+    roots = ", ".join(str(r) for _, r in corpus_roots())
+    return Corpus(train=train, heldout=held, source=f"code-task corpus ({roots})")
 
 
-def build_tokenizer(texts: list[str], vocab_size: int = 1024):
-    """A byte-level BPE (``tokenizers.Tokenizer``) with [PAD]=0, [MASK]=1, [EOS]=2."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
-    for i, s in enumerate(SPECIALS):
-        if tok.token_to_id(s) != i:
-            raise ConfigError(f"tokenizer put {s} at id {tok.token_to_id(s)}, expected {i}")
-    return tok
-
-
-def load_tokenizer(path: str | Path):
+def load_tokenizer(path: str | Path | None = None):
+    """The tokenizer saved at ``path`` (a ``tokenizer.json`` or a model folder holding one), or the
+    code tasks' shipped tokenizer when ``path`` is None. It must hold [PAD]=0, [MASK]=1 and [EOS]."""
     from tokenizers import Tokenizer
 
+    if path is None:
+        from constrained.tasks.code_corpus import TOKENIZER_PATH
+
+        path = TOKENIZER_PATH
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path
     if not file.exists():
         raise ConfigError(f"no tokenizer at {file}")
-    return Tokenizer.from_file(str(file))
+    tok = Tokenizer.from_file(str(file))
+    if tok.token_to_id(PAD) != 0 or tok.token_to_id(MASK) != 1 or tok.token_to_id(EOS) is None:
+        raise ConfigError(f"tokenizer {file} must hold {PAD} at id 0, {MASK} at id 1 and an {EOS} token")
+    return tok
+
+
+def special_ids(tok) -> list[int]:
+    """Ids of the tokenizer's added special tokens other than [EOS] ([PAD], [MASK], [SEP], [PRE], ...):
+    context-only tokens a generated canvas never holds."""
+    eos = tok.token_to_id(EOS)
+    return sorted(i for i, t in tok.get_added_tokens_decoder().items() if i != eos and t.special)
 
 
 def encode_texts(tok, texts: list[str]) -> torch.Tensor:
@@ -98,3 +90,27 @@ def sample_windows(stream: torch.Tensor, n: int, length: int, rng: np.random.Gen
         raise ConfigError(f"token stream of {stream.numel()} tokens is shorter than a window of {length}")
     starts = rng.integers(0, stream.numel() - length, size=n)
     return torch.stack([stream[s : s + length] for s in starts])
+
+
+def fim_permute(x: torch.Tensor, rate: float, rng: np.random.Generator, prefix_id: int, suffix_id: int,
+                middle_id: int, eos_id: int) -> torch.Tensor:
+    """Fill-in-the-middle augmentation (Bavarian et al. 2022, as in StarCoder), prefix-suffix-middle order.
+
+    x [B, S] windows -> [B, S]: each row, with probability ``rate``, becomes
+    ``[PRE] prefix [SUF] suffix [MID] middle [EOS]`` from its first S - 4 tokens cut at two uniform
+    random points (so ``middle`` may be empty); the other rows are left as they are. Trained with the
+    ordinary next-token loss, the model learns to write a middle given both sides and to end it with [EOS].
+    """
+    B, S = x.shape
+    if S < 5:
+        raise ConfigError(f"fill-in-the-middle needs windows of at least 5 tokens, got {S}")
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"fim rate must be in [0, 1], got {rate}")
+    out = x.clone()
+    n = S - 4
+    for b in np.flatnonzero(rng.random(B) < rate):
+        i, j = sorted(int(v) for v in rng.integers(0, n + 1, size=2))
+        row = x[b, :n]
+        out[b] = torch.cat([x.new_tensor([prefix_id]), row[:i], x.new_tensor([suffix_id]), row[j:],
+                            x.new_tensor([middle_id]), row[i:j], x.new_tensor([eos_id])])
+    return out

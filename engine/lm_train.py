@@ -4,8 +4,11 @@ tokens, the same batches and the same number of steps (nanoGPT-style loop, AdamW
     python -m constrained.engine.lm_train --kind block --out constrained/models/code-block-diffusion
     python -m constrained.engine.lm_train --kind ar    --out constrained/models/code-ar
 
-Both read the Python standard library's sources (``engine/corpus.py``); the tokenizer
-is trained once, saved next to each model, and reused when ``--tokenizer`` names it.
+Both read the code tasks' Python corpus in the code tasks' tokenizer (``engine/corpus.py``;
+the tokenizer is saved next to each model; ``--tokenizer`` names another). The AR model
+sees ``--fim-rate`` of its windows in fill-in-the-middle (prefix-suffix-middle) order, so
+it can also infill (``engine/ar.py: psm_infill``); the block model sees the same windows
+as they are.
 """
 
 from __future__ import annotations
@@ -27,7 +30,18 @@ from constrained.errors import ConfigError
 
 from .ar import ar_config_like
 from .blockmodel import BlockDiffusionLM, block_config
-from .corpus import build_tokenizer, encode_texts, load_corpus, load_tokenizer, sample_windows
+from .corpus import (
+    EOS,
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+    encode_texts,
+    fim_permute,
+    load_corpus,
+    load_tokenizer,
+    sample_windows,
+    special_ids,
+)
 from .noise import make_noise
 
 
@@ -36,7 +50,6 @@ class LMTrainConfig:
     kind: str = "block"  # "block" (block diffusion) or "ar"
     canvas_length: int = 256
     prompt_max: int = 64  # training prompts are 1..prompt_max tokens
-    vocab_size: int = 1024
     hidden_size: int = 128
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
@@ -48,12 +61,16 @@ class LMTrainConfig:
     warmup: int = 50
     max_minutes: float = 9.5
     seed: int = 0
+    fim_rate: float = 0.5  # AR only: share of windows in prefix-suffix-middle order
+    max_chars: int = 8_000_000  # training text read from the corpus
 
     def __post_init__(self) -> None:
         if self.kind not in ("block", "ar"):
             raise ConfigError(f"kind must be 'block' or 'ar', got {self.kind!r}")
         if self.prompt_max < 1 or self.canvas_length < 1:
             raise ConfigError("prompt_max and canvas_length must be >= 1")
+        if not 0.0 <= self.fim_rate <= 1.0:
+            raise ConfigError(f"fim_rate must be in [0, 1], got {self.fim_rate}")
 
 
 def _lr(cfg: LMTrainConfig, step: int, elapsed: float = 0.0) -> float:
@@ -64,11 +81,25 @@ def _lr(cfg: LMTrainConfig, step: int, elapsed: float = 0.0) -> float:
     return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
-def build_models_config(cfg: LMTrainConfig, vocab_size: int):
-    bc = block_config(vocab_size, cfg.canvas_length, cfg.noise, hidden_size=cfg.hidden_size,
+def build_models_config(cfg: LMTrainConfig, tok):
+    """(block-diffusion config, AR config) for the tokenizer ``tok``: same architecture, same vocab."""
+    bc = block_config(tok.get_vocab_size(), cfg.canvas_length, cfg.noise, hidden_size=cfg.hidden_size,
                       num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
-                      intermediate_size=cfg.intermediate_size)
-    return bc, ar_config_like(bc)
+                      intermediate_size=cfg.intermediate_size, eos_token_id=tok.token_to_id(EOS),
+                      non_content_ids=[i for i in special_ids(tok) if i > 1])
+    ac = ar_config_like(bc)
+    ac.train_length = cfg.prompt_max + cfg.canvas_length  # the longest sequence it was trained on
+    ac.fim_rate = cfg.fim_rate
+    return bc, ac
+
+
+def fim_ids(tok) -> tuple[int, int, int, int]:
+    """(prefix, suffix, middle, eos) sentinel ids of ``tok``; a clear error when one is missing."""
+    ids = tuple(tok.token_to_id(t) for t in (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, EOS))
+    if any(i is None for i in ids):
+        raise ConfigError(f"the tokenizer lacks the fill-in-the-middle tokens {FIM_PREFIX} {FIM_SUFFIX} "
+                          f"{FIM_MIDDLE} {EOS}")
+    return ids  # type: ignore[return-value]
 
 
 def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, init: str | None = None) -> dict:
@@ -77,14 +108,14 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    corpus = load_corpus()
-    tokenizer = tokenizer or init
-    tok = load_tokenizer(tokenizer) if tokenizer else build_tokenizer(corpus.train, cfg.vocab_size)
+    corpus = load_corpus(cfg.max_chars)
+    tok = load_tokenizer(tokenizer or init)
     tok.save(str(out / "tokenizer.json"))
     train_ids = encode_texts(tok, corpus.train)
     held_ids = encode_texts(tok, corpus.heldout)
     V = tok.get_vocab_size()
-    bc, ac = build_models_config(cfg, V)
+    bc, ac = build_models_config(cfg, tok)
+    fim = fim_ids(tok) if cfg.kind == "ar" and cfg.fim_rate > 0 else None
     torch.manual_seed(cfg.seed)
     cls = BlockDiffusionLM if cfg.kind == "block" else LlamaForCausalLM
     prev_steps, prev_wall, prev_cmds = 0, 0.0, []
@@ -100,7 +131,8 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
     model.train()
     noise = make_noise(cfg.noise, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01, betas=(0.9, 0.95))
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)  # the windows: the same for both kinds
+    fim_rng = np.random.default_rng(cfg.seed + 1)  # FIM draws, apart so they never shift the windows
     gen = torch.Generator().manual_seed(cfg.seed)
     S = cfg.prompt_max + cfg.canvas_length
     log: list[dict] = []
@@ -115,6 +147,8 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
         if cfg.kind == "block":
             loss = model.diffusion_loss(x, p, noise, gen)
         else:
+            if fim is not None:
+                x = fim_permute(x, cfg.fim_rate, fim_rng, *fim)
             loss = model(input_ids=x, labels=x, use_cache=False).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -129,11 +163,13 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
     wall = time.time() - t0
     model.eval()
     held = heldout_loss(model, cfg, held_ids, noise)
+    held_fim = heldout_loss(model, cfg, held_ids, noise, fim=fim) if fim is not None else None
     model.save_pretrained(out, safe_serialization=True)
     summary = {"config": asdict(cfg), "steps_done": step + 1, "steps_total": prev_steps + step + 1,
                "init": init, "wall_seconds": round(wall, 1), "wall_total": round(prev_wall + wall, 1),
                "commands": prev_cmds + ["python -m constrained.engine.lm_train " + " ".join(sys.argv[1:])],
-               "heldout_loss": held, "vocab_size": V, "train_tokens": int(train_ids.numel()),
+               "heldout_loss": held, "heldout_fim_loss": held_fim, "vocab_size": V,
+               "train_tokens": int(train_ids.numel()),
                "heldout_tokens": int(held_ids.numel()), "corpus": corpus.source}
     (out / "training_log.json").write_text(json.dumps({"summary": summary, "log": log}, indent=1))
     _plot(log, out / "loss.png", cfg.kind)
@@ -142,12 +178,16 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
 
 
 @torch.no_grad()
-def heldout_loss(model, cfg: LMTrainConfig, held_ids: torch.Tensor, noise, n: int = 64) -> float:
-    """Mean loss on ``n`` held-out windows: the training objective, on files never trained on."""
+def heldout_loss(model, cfg: LMTrainConfig, held_ids: torch.Tensor, noise, n: int = 64,
+                 fim: tuple[int, int, int, int] | None = None) -> float:
+    """Mean loss on ``n`` held-out windows: the training objective, on files never trained on
+    (``fim``: every window in prefix-suffix-middle order, AR only)."""
     rng = np.random.default_rng(1234)
     gen = torch.Generator().manual_seed(1234)
     S = cfg.prompt_max + cfg.canvas_length
     x = sample_windows(held_ids, n, S, rng)
+    if fim is not None:
+        x = fim_permute(x, 1.0, rng, *fim)
     losses = []
     for i in range(0, n, 16):
         xb = x[i : i + 16]
@@ -176,41 +216,102 @@ def _plot(log: list[dict], path: Path, kind: str) -> None:
 
 def _card(out: Path, cfg: LMTrainConfig, s: dict, model) -> None:
     n = sum(p.numel() for p in model.parameters())
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores (shared), "
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{'CUDA' if torch.cuda.is_available() else 'CPU only'}, torch {torch.__version__}")
+    block = cfg.kind == "block"
     what = ("a block-diffusion language model (DiffusionGemma-style: causal prefill into a KV cache, "
-            f"bidirectional {cfg.canvas_length}-token canvas, {cfg.noise} noise)" if cfg.kind == "block"
-            else "the autoregressive baseline of the same architecture and size")
-    obj = "MDLM masked-diffusion loss (an upper bound on the NLL per token)" if cfg.kind == "block" \
+            f"bidirectional {cfg.canvas_length}-token canvas, {cfg.noise} noise)" if block
+            else "the autoregressive baseline of the block-diffusion model `code-block-diffusion`: the same "
+            "architecture and size, the same tokens, with fill-in-the-middle")
+    obj = "MDLM masked-diffusion loss (an upper bound on the NLL per token)" if block \
         else "next-token cross-entropy (NLL per token)"
+    tok = load_tokenizer(out)
+    fim_line = ("- fill-in-the-middle: none (the block model sees every window as it is; the AR model sees "
+                f"the same windows, {cfg.fim_rate:.0%} of them reordered prefix-suffix-middle)" if block else
+                f"- fill-in-the-middle: {cfg.fim_rate:.0%} of the windows (drawn per window, seed {cfg.seed + 1}) "
+                "are reordered prefix-suffix-middle (Bavarian et al. 2022; StarCoder): the first "
+                f"{cfg.prompt_max + cfg.canvas_length - 4} tokens are cut at two uniform random points into "
+                "prefix / middle / suffix and written `[PRE] prefix [SUF] suffix [MID] middle [EOS]`; "
+                "the loss is the ordinary next-token loss on every position")
     lines = [
         f"# {out.name}",
         "",
-        f"{what.capitalize()}: a Llama-style decoder, {n / 1e6:.2f} M parameters "
+        f"{what[0].upper() + what[1:]}: a Llama-style decoder, {n / 1e6:.2f} M parameters "
         f"({cfg.num_hidden_layers} layers, width {cfg.hidden_size}, {cfg.num_attention_heads} heads, "
         f"vocab {s['vocab_size']}), part of `constrained`'s engine benchmark (BENCHMARKS.md).",
         "",
         "## Training",
         "",
         "- commands (in order): " + "; ".join(f"`{c}`" for c in s["commands"]),
-        f"- data: Python standard-library sources from this machine ({s['corpus']}): "
-        f"{s['train_tokens']:,} training tokens, {s['heldout_tokens']:,} held-out tokens (every 10th file); "
-        "byte-level BPE tokenizer trained on the training files (`tokenizer.json`)",
+        f"- data: the code tasks' Python corpus ({s['corpus']}; modules held out by the hash of their "
+        f"path, `constrained.tasks.code_corpus`): {s['train_tokens']:,} training tokens "
+        f"({cfg.max_chars:,} characters read), {s['heldout_tokens']:,} held-out tokens; the code tasks' "
+        "byte-level BPE tokenizer (`tokenizer.json`, a copy of `constrained/models/code/tokenizer.json`)",
         f"- {s['steps_total']} steps"
         + (f" ({s['steps_done']} in the last run, continuing `{s['init']}`)" if s["init"] else "")
-        + f" of {cfg.batch_size} windows of {cfg.prompt_max}+{cfg.canvas_length} "
-        f"tokens (the same windows, seed {cfg.seed}, for both models), AdamW lr {cfg.learning_rate}, cosine",
-        f"- wall time {s['wall_total'] / 60:.1f} min in all on {machine}",
+        + f" of {cfg.batch_size} windows of up to {cfg.prompt_max}+{cfg.canvas_length} tokens (the same "
+        f"windows, seed {cfg.seed}, for both models: equal training-batch budget), AdamW lr "
+        f"{cfg.learning_rate}, {cfg.warmup} warm-up steps, cosine to zero",
+        fim_line,
+        f"- wall time {s['wall_total'] / 60:.1f} min in all on {machine}, 1 torch thread",
         "",
         "## Score",
         "",
-        f"Held-out {obj}: **{s['heldout_loss']:.3f}** (64 windows of held-out files).",
+        f"Held-out {obj}: **{s['heldout_loss']:.3f}** (64 windows of held-out modules)"
+        + (f"; the same windows in prefix-suffix-middle order: **{s['heldout_fim_loss']:.3f}**."
+           if s.get("heldout_fim_loss") is not None else "."),
         "",
-        "A small model trained for minutes on a shared CPU: it writes Python-looking text, not working "
-        "programs. It exists to measure the engine (speed, passes, cache), not to be used for code.",
+    ]
+    if not block:
+        ids = {t: tok.token_to_id(t) for t in (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, EOS)}
+        lines += [
+            "## Infilling (prefix-suffix-middle prompting)",
+            "",
+            f"Prompt with the token ids `{FIM_PREFIX}` ({ids[FIM_PREFIX]}), the prefix's tokens, "
+            f"`{FIM_SUFFIX}` ({ids[FIM_SUFFIX]}), the suffix's tokens, `{FIM_MIDDLE}` ({ids[FIM_MIDDLE]}); "
+            f"decode greedily until `{EOS}` ({ids[EOS]}): what came before `{EOS}` is the middle. Prefix and "
+            "suffix are tokenized separately (`tokenizer.encode(text).ids`). The sentinels are special "
+            "tokens: write them as ids, not as text inside the prefix. The model was trained on sequences "
+            f"of up to {cfg.prompt_max + cfg.canvas_length} tokens: keep prompt + middle within that "
+            "(`psm_infill` keeps the end of the prefix and the start of the suffix that fit).",
+            "",
+            "```python",
+            "from transformers import LlamaForCausalLM",
+            "from constrained.engine.ar import psm_infill",
+            "from constrained.engine.corpus import load_tokenizer",
+            "",
+            'model = LlamaForCausalLM.from_pretrained("constrained/models/code-ar", use_safetensors=True)',
+            'tok = load_tokenizer("constrained/models/code-ar")',
+            'middle = psm_infill(model, tok, prefix="def add(a, b):\\n    ", suffix="\\n\\nprint(add(1, 2))\\n",',
+            "                    max_new_tokens=32)  # -> the text between them, without [EOS]",
+            "```",
+            "",
+            "Without the sentinels it is an ordinary left-to-right model (the engine benchmark's AR baseline).",
+            "",
+        ]
+    lines += [
+        "A small model trained for minutes on a CPU: it writes Python-looking text, not working "
+        "programs. It exists to measure the engine (speed, passes, cache) and to be the same-size "
+        "baseline, not to be used for code.",
         "",
     ]
     (out / "README.md").write_text("\n".join(lines))
+
+
+def write_card(out: str | Path) -> None:
+    """Rewrite ``out``/README.md from the model and its ``training_log.json`` (no training)."""
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    out = Path(out)
+    log = out / "training_log.json"
+    if not log.exists():
+        raise ConfigError(f"no training_log.json in {out}: train the model first")
+    s = json.loads(log.read_text())["summary"]
+    cfg = LMTrainConfig(**{k: v for k, v in s["config"].items() if k in LMTrainConfig.__dataclass_fields__})
+    kind = AutoConfig.from_pretrained(out).model_type
+    model = (BlockDiffusionLM if kind == "constrained-block-diffusion" else LlamaForCausalLM).from_pretrained(
+        out, use_safetensors=True)
+    _card(out, cfg, s, model)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--tokenizer", default=None, help="reuse this tokenizer.json (or a folder holding one)")
     p.add_argument("--init", default=None, help="continue training the model saved in this folder")
+    p.add_argument("--card-only", action="store_true", help="only rewrite the model card of --out")
     for f in LMTrainConfig.__dataclass_fields__.values():
         if f.name == "kind":
             continue
@@ -226,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     kw = {k: v for k, v in vars(a).items() if k in LMTrainConfig.__dataclass_fields__ and v is not None}
     try:
+        if a.card_only:
+            write_card(a.out)
+            return 0
         print(json.dumps(train(LMTrainConfig(**kw), a.out, a.tokenizer, a.init), indent=1))
     except ConfigError as e:
         print(f"lm_train: error: {e}", file=sys.stderr)

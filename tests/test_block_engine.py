@@ -157,3 +157,95 @@ def test_bench_command_names_the_available_benchmarks(capsys):
     assert main(["bench", "no-such-benchmark"]) == 2
     err = capsys.readouterr().err
     assert "unknown benchmark 'no-such-benchmark'" in err and "engine" in err
+
+
+# --- fill-in-the-middle: training order and PSM prompting ------------------------------------
+PRE, SUF, MID, EOS_ID = 40, 41, 42, 43
+
+
+def test_fim_permute_writes_prefix_suffix_middle_from_the_same_tokens():
+    import numpy as np
+    from constrained.engine.corpus import fim_permute
+
+    x = torch.arange(3, 3 + 4 * 20).view(4, 20)
+    out = fim_permute(x, 1.0, np.random.default_rng(0), PRE, SUF, MID, EOS_ID)
+    assert out.shape == x.shape
+    for row, orig in zip(out.tolist(), x.tolist(), strict=True):
+        assert row[0] == PRE and row[-1] == EOS_ID
+        s, m = row.index(SUF), row.index(MID)
+        prefix, suffix, middle = row[1:s], row[s + 1 : m], row[m + 1 : -1]
+        assert prefix + middle + suffix == orig[:16]  # the first S - 4 tokens, cut in three
+    assert torch.equal(fim_permute(x, 0.0, np.random.default_rng(0), PRE, SUF, MID, EOS_ID), x)
+    with pytest.raises(ConfigError, match="rate"):
+        fim_permute(x, 1.5, np.random.default_rng(0), PRE, SUF, MID, EOS_ID)
+
+
+@pytest.fixture(scope="module")
+def fim_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["[PAD]", "[MASK]"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(["def add(a, b):\n    return a + b\n"] * 20, trainer=trainer)
+    tok.add_special_tokens(["[PRE]", "[SUF]", "[MID]", "[EOS]"])
+    return tok
+
+
+def tiny_ar(tok, seed: int = 0):
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = block_config(tok.get_vocab_size(), K, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, max_position_embeddings=128, eos_token_id=tok.token_to_id("[EOS]"))
+    ac = ar_config_like(cfg)
+    ac.train_length = 64
+    return LlamaForCausalLM(ac).eval()
+
+
+def test_psm_prompt_keeps_the_text_nearest_the_hole(fim_tokenizer):
+    from constrained.engine.ar import psm_prompt
+
+    tok = fim_tokenizer
+    pre, suf, mid = (tok.token_to_id(t) for t in ("[PRE]", "[SUF]", "[MID]"))
+    p, s = tok.encode("x = 1\n" * 10).ids, tok.encode("y = 2\n" * 10).ids
+    assert psm_prompt(tok, "x = 1\n" * 10, "y = 2\n" * 10, 1000) == [pre, *p, suf, *s, mid]
+    short = psm_prompt(tok, "x = 1\n" * 10, "y = 2\n" * 10, 13)
+    assert len(short) == 13 and short[0] == pre and short[-1] == mid
+    i = short.index(suf)
+    assert short[1:i] == p[len(p) - (i - 1) :] and short[i + 1 : -1] == s[: 13 - 3 - (i - 1)]  # tail / head
+    assert i - 1 == 5 and len(short) - i - 2 == 5  # the room is shared
+
+
+def test_psm_infill_is_greedy_decoding_after_the_psm_prompt_up_to_eos(fim_tokenizer):
+    from constrained.engine.ar import psm_infill, psm_prompt
+
+    tok = fim_tokenizer
+    ar = tiny_ar(tok)
+    prefix, suffix = "def add(a, b):\n    ", "\n"
+    x = torch.tensor([psm_prompt(tok, prefix, suffix, 64 - 6)])
+    for _ in range(6):  # greedy, no cache
+        x = torch.cat([x, ar(input_ids=x).logits[:, -1].argmax(-1, keepdim=True)], 1)
+    new = x[0, -6:].tolist()
+    eos = tok.token_to_id("[EOS]")
+    want = tok.decode(new[: new.index(eos)] if eos in new else new)
+    assert psm_infill(ar, tok, prefix, suffix, max_new_tokens=6) == want
+    # a model that always says [EOS] infills nothing
+    head = torch.nn.Linear(ar.config.hidden_size, ar.config.vocab_size)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[eos] = 1.0
+    ar.lm_head = head
+    assert psm_infill(ar, tok, prefix, suffix, max_new_tokens=6) == ""
+    with pytest.raises(InvalidProblem, match="max_new_tokens"):
+        psm_infill(ar, tok, prefix, suffix, max_new_tokens=100)
+
+
+def test_content_mask_leaves_out_context_only_tokens():
+    cfg = block_config(V, K, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                       max_position_embeddings=64, eos_token_id=V - 1, non_content_ids=[V - 3, V - 2])
+    m = BlockDiffusionLM(cfg).content_mask()
+    assert not m[[0, 1, V - 3, V - 2]].any() and m[V - 1] and m[2 : V - 3].all()
