@@ -31,7 +31,7 @@ import torch
 from constrained.errors import ConfigError, InvalidProblem
 
 from .noise import NoiseProcess
-from .samplers import Sampler
+from .samplers import NEG, Sampler
 
 #: a validator for canvases: tokens [B, K] ([MASK] where not committed) -> violations [B, K] bool
 CanvasValidator = Callable[[torch.Tensor], torch.Tensor]
@@ -132,7 +132,10 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
     device = prompt.device
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     max_passes = cfg.max_passes or K
-    domain = model.content_mask().to(device).expand(B, K, -1)  # [B, K, V]
+    content = model.content_mask().to(device)  # [V]
+    domain = content.expand(B, K, -1)  # [B, K, V]
+    # the static domain as an additive logit bias: one broadcast add per pass, no [B, K, V] mask
+    off_domain = torch.zeros(content.shape, device=device).masked_fill(~content, NEG)
     no_fixed = torch.zeros(B, K, dtype=torch.bool, device=device)
     stats = BlockStats(batch=B)
     t0 = time.perf_counter()
@@ -155,7 +158,7 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
         committed = finished.unsqueeze(1).expand(B, K).clone()  # finished items: nothing to do
         x[committed] = model.pad_id
         pred = x
-        allowed = domain
+        allowed = None  # None: the static domain only (applied as the bias)
         banned = None  # [B, K, V]: values a validator rejected at a position, barred for this canvas
         for p in range(max_passes):
             if bool(committed.all()):
@@ -165,7 +168,8 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
             _sync(logits)
             stats.forward_seconds += time.perf_counter() - tf
             stats.passes += 1
-            pred, _, commit, _ = cfg.sampler.step(logits, allowed, ~committed, p, generator=gen)
+            logits = logits.float().add_(off_domain)  # logits are this pass's own: add in place
+            pred, _, commit = cfg.sampler.choose(logits, ~committed, p, allowed=allowed, generator=gen)
             x = torch.where(commit, pred, x)
             committed = committed | commit
             if cfg.stop_at_eos:  # after a committed [EOS], the rest of the canvas is padding

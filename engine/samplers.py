@@ -86,6 +86,37 @@ class Sampler:
         commit = self._select(conf, candidates, pass_index)
         return pred, conf, commit, probs
 
+    def choose(
+        self,
+        logits: torch.Tensor,  # [B, L, V]
+        candidates: torch.Tensor,  # [B, L] bool
+        pass_index: int,
+        allowed: torch.Tensor | None = None,  # [B, L, V] bool; None: every token (the caller masked logits)
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The lean form of :meth:`step` for decoding loops that need no probabilities back:
+        returns (pred [B, L], confidence [B, L], commit [B, L] bool), the same as ``step``'s first three,
+        except that confidence is computed at ``candidates`` only (0 elsewhere), so the softmax runs
+        over the positions still to decide, not the whole canvas."""
+        masked = logits.float()
+        if allowed is not None:
+            masked = masked.masked_fill(~allowed, NEG)
+        if self.temperature > 0:
+            gumbel = -torch.log(-torch.log(torch.rand(masked.shape, generator=generator,
+                                                      device=masked.device).clamp_min(1e-10)))
+            pred = (masked / self.temperature + gumbel).argmax(-1)
+        else:
+            pred = masked.argmax(-1)
+        conf = torch.zeros(pred.shape, dtype=masked.dtype, device=masked.device)
+        if bool(candidates.any()):
+            probs = torch.softmax(masked[candidates], dim=-1)  # [N, V], N = candidate positions
+            if self.strategy == "margin":
+                top2 = probs.topk(2, dim=-1).values
+                conf[candidates] = top2[:, 0] - top2[:, 1]
+            else:
+                conf[candidates] = probs.gather(-1, pred[candidates].unsqueeze(-1)).squeeze(-1)
+        return pred, conf, self._select(conf, candidates, pass_index)
+
     def _select(self, conf: torch.Tensor, candidates: torch.Tensor, pass_index: int) -> torch.Tensor:
         score = conf.masked_fill(~candidates, -1.0)
         n_cand = candidates.sum(-1)  # [B]

@@ -249,3 +249,19 @@ def test_content_mask_leaves_out_context_only_tokens():
                        max_position_embeddings=64, eos_token_id=V - 1, non_content_ids=[V - 3, V - 2])
     m = BlockDiffusionLM(cfg).content_mask()
     assert not m[[0, 1, V - 3, V - 2]].any() and m[V - 1] and m[2 : V - 3].all()
+
+
+@pytest.mark.parametrize("strategy", ["threshold", "topk", "margin"])
+def test_sampler_choose_commits_what_step_commits(strategy):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 10, V, generator=g) * 3
+    allowed = torch.rand(3, 10, V, generator=g) < 0.7
+    candidates = torch.rand(3, 10, generator=g) < 0.6
+    s = Sampler(strategy, threshold=0.3, steps=4)
+    pred, conf, commit, _ = s.step(logits, allowed, candidates, 1)
+    pred2, conf2, commit2 = s.choose(logits, candidates, 1, allowed=allowed)
+    assert torch.equal(pred, pred2) and torch.equal(commit, commit2)
+    assert torch.allclose(conf[candidates], conf2[candidates]) and (conf2[~candidates] == 0).all()
+    # a caller that already masked the logits passes no domain
+    pred3, _, commit3 = s.choose(logits.masked_fill(~allowed, -1e9), candidates, 1)
+    assert torch.equal(pred, pred3) and torch.equal(commit, commit3)
