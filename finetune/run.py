@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from constrained.task import Task
 from .data import DiffusionCollator, TaskStream
 from .recipes import load_recipe
 from .trainer import DiffusionTrainer
-from .training import training_arguments
+from .training import machine_description, training_arguments
 
 
 def evaluate(task: Task, model, noise, problems: list, **options: Any) -> dict[str, float]:
@@ -187,9 +186,6 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
 def write_card(out: Path, task: Task, recipe: dict[str, Any], model, scores: dict[str, float], wall: float,
                init: str | None, held_out_desc: dict[str, Any]) -> None:
     n_params = sum(p.numel() for p in model.parameters())
-    machine = (f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-               f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU only'}, "
-               f"torch {torch.__version__}")
     overrides = [f"{s}.{k}={v}" for s in ("model", "train") for k, v in recipe[s].items()]
     lines = [
         f"# {task.name} denoiser",
@@ -200,12 +196,13 @@ def write_card(out: Path, task: Task, recipe: dict[str, Any], model, scores: dic
         "",
         "## How it was trained",
         "",
-        f"- command: `constrained finetune {task.name} --out {out}` (recipe `finetune/recipes/{task.name}.toml`)",
+        f"- command: `constrained finetune {task.name}" + (f" --init {init}" if init else "")
+        + f" --out {out}` (recipe `finetune/recipes/{task.name}.toml`)",
         "- data: " + (getattr(task, "data_card", None) or f"generated on the fly by `{type(task).__name__}"
                       ".training_example` (see tasks/); nothing downloaded"),
         f"- steps: {recipe['train']['max_steps']}, batch {recipe['train']['batch_size']}, "
         f"lr {recipe['train']['learning_rate']}, {recipe['train']['lr_scheduler']} schedule",
-        f"- wall time: {wall / 60:.1f} min on {machine}",
+        f"- wall time: {wall / 60:.1f} min on {machine_description()}",
         f"- full settings: {', '.join(overrides)}",
         "",
         "## Scores",
