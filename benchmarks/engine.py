@@ -323,9 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Models: `{Path(a.block).name}` (block diffusion, {model.config.noise} noise, canvas {K}) and "
         f"`{Path(a.ar).name}` (autoregressive): the same Llama-style architecture, {n_block:,} vs {n_ar:,} "
-        "parameters, trained for the same steps on the same batches of Python standard-library sources "
-        "(see their model cards). Prompts: "
-        f"{a.batch} windows of {a.prompt_len} tokens from held-out files; quality is measured on the next "
+        "parameters, trained for the same steps on the same batches of the code tasks' Python corpus "
+        "(the AR model sees half of its windows in fill-in-the-middle order; see their model cards). Prompts: "
+        f"{a.batch} windows of {a.prompt_len} tokens from held-out modules; quality is measured on the next "
         f"{K} tokens: *accuracy* = share of positions equal to the real continuation, *gen. perplexity* = "
         "perplexity of the output under the AR model (lower = more fluent to it; favours AR greedy output), "
         "*repeated 4-grams* = share of tokens inside an immediately repeated 4-gram (degenerate loops). "

@@ -136,6 +136,7 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
     domain = content.expand(B, K, -1)  # [B, K, V]
     # the static domain as an additive logit bias: one broadcast add per pass, no [B, K, V] mask
     off_domain = torch.zeros(content.shape, device=device).masked_fill(~content, NEG)
+    content_ids = content.nonzero().squeeze(1)  # [C] the tokens uniform noise draws from
     no_fixed = torch.zeros(B, K, dtype=torch.bool, device=device)
     stats = BlockStats(batch=B)
     t0 = time.perf_counter()
@@ -158,8 +159,7 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
         committed = finished.unsqueeze(1).expand(B, K).clone()  # finished items: nothing to do
         x[committed] = model.pad_id
         pred = x
-        allowed = None  # None: the static domain only (applied as the bias)
-        banned = None  # [B, K, V]: values a validator rejected at a position, barred for this canvas
+        ban = None  # (item, position, value) ids: values a validator rejected there, barred for this canvas
         for p in range(max_passes):
             if bool(committed.all()):
                 break
@@ -169,7 +169,9 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
             stats.forward_seconds += time.perf_counter() - tf
             stats.passes += 1
             logits = logits.float().add_(off_domain)  # logits are this pass's own: add in place
-            pred, _, commit = cfg.sampler.choose(logits, ~committed, p, allowed=allowed, generator=gen)
+            if ban is not None:
+                logits.index_put_(ban, logits.new_tensor(NEG))
+            pred, _, commit = cfg.sampler.choose(logits, ~committed, p, generator=gen)
             x = torch.where(commit, pred, x)
             committed = committed | commit
             if cfg.stop_at_eos:  # after a committed [EOS], the rest of the canvas is padding
@@ -184,19 +186,15 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
                 view = torch.where(committed, x, torch.full_like(x, model.mask_id))
                 bad = validator(view) & committed & ~(x == model.pad_id)
                 if bool(bad.any()):
-                    if banned is None:
-                        banned = torch.zeros(B, K, domain.shape[-1], dtype=torch.bool, device=device)
-                    idx = x.unsqueeze(-1)
-                    banned.scatter_(-1, idx, bad.unsqueeze(-1) | banned.gather(-1, idx))
-                    allowed = domain & ~banned
-                    allowed = torch.where(allowed.any(-1, keepdim=True), allowed, domain)
+                    ban = _add_bans(ban, bad, x, content_ids.numel())
                 committed = committed & ~bad
                 stats.validator_seconds += time.perf_counter() - tv
             free = ~committed
             if noise.name == "uniform":
                 level = 1.0 - (p + 1) / max_passes
                 redraw = torch.rand(free.shape, generator=gen, device=device) < level
-                x = torch.where(free, torch.where(redraw, noise.noise_tokens(domain, gen), pred), x)
+                drawn = content_ids[torch.randint(content_ids.numel(), (B, K), generator=gen, device=device)]
+                x = torch.where(free, torch.where(redraw, drawn, pred), x)
             else:
                 x = torch.where(free, torch.full_like(x, model.mask_id), x)
         x = torch.where(committed, x, pred)  # budget spent: the model's last guess
@@ -223,6 +221,20 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
     produced = produced_tokens(out, model.eos_id, model.pad_id) if cfg.stop_at_eos else None
     stats.tokens = out.numel() if produced is None else int(produced.sum())
     return out, stats
+
+
+def _add_bans(ban: tuple[torch.Tensor, ...] | None, bad: torch.Tensor, x: torch.Tensor,
+              n_content: int) -> tuple[torch.Tensor, ...]:
+    """Bar the values ``x`` holds where ``bad`` [B, K] is set: (item, position, value) index triples,
+    kept sparse (a few per pass, not a [B, K, V] mask). A position whose every content value has been
+    barred gets all of them back."""
+    b, k = bad.nonzero(as_tuple=True)
+    new = (b, k, x[b, k])
+    ban = new if ban is None else tuple(torch.cat([old, n]) for old, n in zip(ban, new, strict=True))
+    where = ban[0] * x.shape[1] + ban[1]
+    counts = torch.bincount(where, minlength=x.numel())
+    full = counts[where] >= n_content
+    return tuple(t[~full] for t in ban) if bool(full.any()) else ban
 
 
 def produced_tokens(out: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:

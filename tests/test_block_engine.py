@@ -265,3 +265,13 @@ def test_sampler_choose_commits_what_step_commits(strategy):
     # a caller that already masked the logits passes no domain
     pred3, _, commit3 = s.choose(logits.masked_fill(~allowed, -1e9), candidates, 1)
     assert torch.equal(pred, pred3) and torch.equal(commit, commit3)
+
+
+def test_bans_are_sparse_and_a_position_with_every_value_barred_gets_them_back():
+    from constrained.engine.block import _add_bans
+
+    x = torch.tensor([[5, 6, 7]])
+    ban = _add_bans(None, torch.tensor([[True, False, True]]), x, n_content=2)
+    assert [t.tolist() for t in ban] == [[0, 0], [0, 2], [5, 7]]
+    ban = _add_bans(ban, torch.tensor([[False, False, True]]), torch.tensor([[5, 6, 8]]), n_content=2)
+    assert [t.tolist() for t in ban] == [[0], [0], [5]]  # position 2 had both its values barred: reset
