@@ -324,6 +324,29 @@ class Peptide(Task):
         tab[0, self._first : self._first + 20] = t.table[:, 0].T
         tab[1:, self._first : self._first + 20] = t.table[:, 1].T
         self._table, self._base = tab, t.base.clone()
+        # bounds are propagated along directions in property space: the property axes (exact,
+        # in their units) and every pairwise sum and difference of the properties scaled by
+        # their spread over the residues. An additive property's reachable range over the
+        # completions is an interval along any direction, so a window box projected onto a
+        # direction that misses that interval proves the windows cannot be met together (two
+        # correlated windows, e.g. weight and TPSA, that one alone would not rule out).
+        P = len(PROPERTIES)
+        scale = t.table[:, 1].std(-1)  # [P]
+        dirs = [torch.eye(P, dtype=torch.float64)]
+        self._dir_names: list[tuple[str, str, float]] = []  # direction P + k: (p, q, sign of q)
+        for p in range(P):
+            for q in range(p + 1, P):
+                for sign in (1.0, -1.0):
+                    w = torch.zeros(P, dtype=torch.float64)
+                    w[p], w[q] = 1.0 / scale[p], sign / scale[q]
+                    dirs.append(w[None])
+                    self._dir_names.append((PROPERTIES[p], PROPERTIES[q], sign))
+        self._dirs = torch.cat(dirs)  # [D, P]
+        self._ptable = tab @ self._dirs.T  # [L, V, D]
+        self._pbase = self._base @ self._dirs.T  # [D]
+        self._ptable32 = self._ptable.float()
+        # slack for rounding along a scaled direction (the axes keep the validator's EPS)
+        self._tol = torch.where(torch.arange(len(self._dirs)) < P, EPS, 1e-5 * self._dirs.abs().sum(-1))
         self._train: list | None = None
 
     # --- problems ------------------------------------------------------------------
@@ -419,24 +442,125 @@ class Peptide(Task):
                           dtype=torch.float64, device=device)
         return lo, hi  # [B, P]
 
-    def _values(self, canvas: Canvas, tokens: torch.Tensor):
-        """Per-position contributions and the bounds of every property.
+    def _pwindows(self, specs: list[PeptideSpec], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The window boxes projected onto every direction: lo, hi [B, D] (infinite where the
+        box is open on the side a direction needs)."""
+        lo, hi = self._windows(specs, device)  # [B, P]
+        w = self._dirs.to(device)[None]  # [1, D, P]
+        lo, hi = lo[:, None, :], hi[:, None, :]
+        zero = torch.zeros((), dtype=w.dtype, device=device)
+        plo = torch.where(w > 0, w * lo, torch.where(w < 0, w * hi, zero)).sum(-1)
+        phi = torch.where(w > 0, w * hi, torch.where(w < 0, w * lo, zero)).sum(-1)
+        return plo, phi
 
-        Returns contrib [B, L, P] (0 where empty), tmin/tmax [B, L, P] (over each position's
-        static domain), vlo/vhi [B, P] (the property's range over every completion of the
-        filled positions; equal when the canvas is complete)."""
+    def _order_domain(self, canvas: Canvas, tokens: torch.Tensor, dom: torch.Tensor | None = None) -> torch.Tensor:
+        """``dom`` (the static domain by default) narrowed at the empty positions by trailing
+        padding: only padding after a pad, no padding before a residue. [B, L, V] bool."""
+        pad = self.vocab.pad_id
+        dom = (canvas.domain() if dom is None else dom).clone()
+        empty = tokens == self.vocab.mask_id
+        is_res = (tokens >= self._first) & (tokens < self._first + 20)
+        pos = torch.arange(tokens.shape[1], device=tokens.device)
+        first_pad = torch.where(tokens == pad, pos, tokens.shape[1]).amin(-1, keepdim=True)
+        last_res = torch.where(is_res, pos, -1).amax(-1, keepdim=True)
+        after_pad = (pos > first_pad) & empty
+        only_pad = torch.zeros(dom.shape[-1], dtype=torch.bool, device=dom.device)
+        only_pad[pad] = True
+        dom[after_pad] = dom[after_pad] & only_pad
+        dom[..., pad] &= ~((pos < last_res) & empty)
+        return dom
+
+    def _values(self, canvas: Canvas, tokens: torch.Tensor, dom: torch.Tensor | None = None):
+        """Per-position contributions and the bounds of every property direction.
+
+        dom [B, L, V]: what the empty positions may take (the static domain by default; a
+        position left with nothing counts with its static domain). Returns contrib [B, L, D]
+        (0 where empty); tmin/tmax [B, L, D] over each position's domain; tmin_r/tmax_r the
+        same over its residues only (+-inf where it may only be padding); vlo/vhi [B, D] the
+        range of each direction over every completion of the filled positions (equal when
+        the canvas is complete). The first P directions are the properties themselves."""
         B, L = tokens.shape
-        table = self._table.to(tokens.device)
-        filled = (tokens != self.vocab.mask_id).unsqueeze(-1)
-        pos = torch.arange(L, device=tokens.device).expand(B, L)
-        contrib = table[pos, tokens]  # [B, L, P]
-        dom = canvas.domain().unsqueeze(-1)  # [B, L, V, 1]
-        tmin = torch.where(dom, table.unsqueeze(0), INF).amin(2)
-        tmax = torch.where(dom, table.unsqueeze(0), -INF).amax(2)
-        base = self._base.to(tokens.device)
-        vlo = base + torch.where(filled, contrib, tmin).sum(1)
-        vhi = base + torch.where(filled, contrib, tmax).sum(1)
-        return contrib, tmin, tmax, vlo, vhi
+        dev = tokens.device
+        table = self._ptable.to(dev)  # [L, V, D]
+        pad = self.vocab.pad_id
+        empty = tokens == self.vocab.mask_id
+        pos = torch.arange(L, device=dev).expand(B, L)
+        contrib = table[pos, tokens]  # [B, L, D]
+        contrib = torch.where(empty.unsqueeze(-1), 0.0, contrib)
+        static = canvas.domain()
+        dom = static if dom is None else torch.where(dom.any(-1, keepdim=True), dom, static)
+        e = empty.nonzero(as_tuple=True)  # only the empty positions need bounds
+        rows = dom[e]  # [N, V]
+        res = rows.clone()
+        res[:, pad] = False
+        tab = table[e[1]]  # [N, V, D]
+        rd = res.unsqueeze(-1)
+        D = table.shape[-1]
+        tmin_r = torch.full((B, L, D), INF, dtype=table.dtype, device=dev)
+        tmax_r = torch.full((B, L, D), -INF, dtype=table.dtype, device=dev)
+        tmin_r[e] = torch.where(rd, tab, INF).amin(1)
+        tmax_r[e] = torch.where(rd, tab, -INF).amax(1)
+        may_pad = torch.zeros(B, L, 1, dtype=torch.bool, device=dev)
+        may_pad[e] = rows[:, pad : pad + 1]
+        zero = torch.zeros((), dtype=table.dtype, device=dev)
+        filled = ~empty.unsqueeze(-1)
+        tmin = torch.where(filled, zero, torch.where(may_pad, tmin_r.clamp(max=zero), tmin_r))
+        tmax = torch.where(filled, zero, torch.where(may_pad, tmax_r.clamp(min=zero), tmax_r))
+        base = self._pbase.to(dev)
+        vlo = base + (contrib + tmin).sum(1)
+        vhi = base + (contrib + tmax).sum(1)
+        return contrib, tmin, tmax, tmin_r, tmax_r, vlo, vhi
+
+    def _static_range(self, canvas: Canvas, where: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The least and greatest contribution along every direction over each position's static
+        domain, at the positions ``where`` [B, L] (0 elsewhere). -> two [B, L, D]."""
+        B, L = where.shape
+        table = self._ptable.to(where.device)
+        e = where.nonzero(as_tuple=True)
+        dom = canvas.domain()[e].unsqueeze(-1)  # [N, V, 1]
+        tab = table[e[1]]  # [N, V, D]
+        lo = torch.zeros(B, L, table.shape[-1], dtype=table.dtype, device=where.device)
+        hi = torch.zeros_like(lo)
+        lo[e] = torch.where(dom, tab, INF).amin(1)
+        hi[e] = torch.where(dom, tab, -INF).amax(1)
+        return lo, hi
+
+    def _window_prune(self, canvas: Canvas, tokens: torch.Tensor, dom: torch.Tensor, lo_w: torch.Tensor,
+                      hi_w: torch.Tensor) -> torch.Tensor:
+        """[B, L, V] bool: candidates that leave some direction's window out of reach whatever
+        the other empty positions take from ``dom``. Length is chosen consistently: a residue
+        at i means the empty positions before i hold residues, padding at i that every empty
+        position from i on is padding. lo_w/hi_w [B, D] (tolerance included)."""
+        pad = self.vocab.pad_id
+        B, L = tokens.shape
+        empty = tokens == self.vocab.mask_id
+        emptyf = empty.unsqueeze(-1)  # [B, L, 1]
+        _, tmin, tmax, tmin_r, tmax_r, vlo, vhi = self._values(canvas, tokens, dom)
+        has_res = torch.isfinite(tmin_r) & emptyf
+        zero = torch.zeros((), dtype=tmin.dtype, device=tmin.device)
+        gap_lo = torch.where(has_res, tmin_r - tmin, zero)  # what forcing a residue there adds
+        gap_hi = torch.where(has_res, tmax_r - tmax, zero)
+        pre_lo = gap_lo.cumsum(1) - gap_lo  # over the empty positions before i
+        pre_hi = gap_hi.cumsum(1) - gap_hi
+        # a residue a at i is out when table[i, a] > ceil or < floor along some direction
+        ceil = hi_w[:, None] - (vlo[:, None] + pre_lo - tmin)  # [B, L, D]
+        floor = lo_w[:, None] - (vhi[:, None] + pre_hi - tmax)
+        e = empty.nonzero(as_tuple=True)
+        ceil, floor = ceil[e], floor[e]  # [N, D]
+        # compared in float32 (the hot path): loosened by more than float32's rounding, so
+        # rounding never rules out a residue that fits (the validator stays exact)
+        slack = 1e-4 + 1e-6 * torch.maximum(ceil.abs(), floor.abs()).nan_to_num(posinf=0.0)
+        tab = self._ptable32.to(tokens.device)[e[1]]  # [N, V, D]
+        ceil32, floor32 = (ceil + slack).float().unsqueeze(1), (floor - slack).float().unsqueeze(1)
+        out_rows = ((tab > ceil32) | (tab < floor32)).any(-1)  # [N, V]
+        # padding at i: every empty position from i on is padding
+        suf_lo = tmin.flip(1).cumsum(1).flip(1)
+        suf_hi = tmax.flip(1).cumsum(1).flip(1)
+        pad_out = ((vlo[:, None] - suf_lo > hi_w[:, None]) | (vhi[:, None] - suf_hi < lo_w[:, None])).any(-1)
+        out_rows[:, pad] = pad_out[e]
+        out = torch.zeros(B, L, dom.shape[-1], dtype=torch.bool, device=tokens.device)
+        out[e] = out_rows
+        return out
 
     def _localise(self, score: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
         """score [B, L, P] (how much each position moves a property the wrong way), need [B, P]
@@ -503,15 +627,20 @@ class Peptide(Task):
                  & filled & ~fixed)
 
         # property windows: bounds over completions; localised to the committed free residues
-        contrib, tmin, tmax, vlo, vhi = self._values(canvas, tokens)
-        lo_w, hi_w = self._windows(specs, dev)
-        over = vlo - hi_w  # > 0: too high even with the lowest completion
+        # (along the properties and their pairwise combinations: see __init__)
+        contrib, _, _, _, _, vlo, vhi = self._values(canvas, tokens, self._order_domain(canvas, tokens))
+        tmin, tmax = self._static_range(canvas, filled & ~fixed)  # what re-noising each could change
+        lo_w, hi_w = self._pwindows(specs, dev)
+        tol = self._tol.to(dev)
+        over = vlo - hi_w  # [B, D] > 0: too high even with the lowest completion
         under = lo_w - vhi
+        over = torch.where(over > tol, over, 0.0)
+        under = torch.where(under > tol, under, 0.0)
         free = (filled & ~fixed).unsqueeze(-1)
         zero = torch.zeros_like(contrib)
         viol |= self._localise(torch.where(free, contrib - tmin, zero), over)
         viol |= self._localise(torch.where(free, tmax - contrib, zero), under)
-        bad_window = (over > EPS) | (under > EPS)  # [B, P]
+        bad_window = (over > 0) | (under > 0)  # [B, D]
 
         # runs of one residue
         mr = torch.tensor([s.max_run or L + 1 for s in specs], device=dev).unsqueeze(-1)
@@ -572,8 +701,16 @@ class Peptide(Task):
                         lo, hi = specs[b].windows[key]
                         val = (f"{float(vlo[b, p]):.2f}" if float(vlo[b, p]) == float(vhi[b, p])
                                else f"in [{float(vlo[b, p]):.2f}, {float(vhi[b, p]):.2f}]")
-                        side = "above" if over[b, p] > EPS else "below"
+                        side = "above" if over[b, p] > 0 else "below"
                         out.append(f"{NAMES[key]} {val}{u} {side} the window [{lo}, {hi}]{u}")
+                if not bad_window[b, : len(PROPERTIES)].any():
+                    for d, (kp, kq, sign) in enumerate(self._dir_names, start=len(PROPERTIES)):
+                        if bad_window[b, d]:
+                            how = "more" if over[b, d] > 0 else "less"
+                            rel = "plus" if sign > 0 else "minus"
+                            out.append(f"the {NAMES[kp]} and {NAMES[kq]} windows cannot both be met by any "
+                                       f"completion ({NAMES[kp]} {rel} {NAMES[kq]}, scaled, is {how} than "
+                                       "the windows allow)")
                 if bad_run[b]:
                     out.append(f"a run of {int(total[b][over_run[b]].max())} identical residues "
                                f"(max_run {specs[b].max_run})")
@@ -592,33 +729,22 @@ class Peptide(Task):
         specs = self._specs(canvas)
         B, L = tokens.shape
         dev = tokens.device
-        pad, mask = self.vocab.pad_id, self.vocab.mask_id
+        mask = self.vocab.mask_id
         dom = canvas.domain().clone()
         filled = tokens != mask
         empty = ~filled
-        is_pad = tokens == pad
         is_res = (tokens >= self._first) & (tokens < self._first + 20)
-        pos = torch.arange(L, device=dev)
 
         # padding is trailing: nothing but padding after a pad, no padding before a residue
-        first_pad = torch.where(is_pad, pos, L).amin(-1, keepdim=True)
-        last_res = torch.where(is_res, pos, -1).amax(-1, keepdim=True)
-        after_pad = (pos > first_pad) & empty
-        dom[after_pad] = dom[after_pad] & torch.nn.functional.one_hot(
-            torch.tensor(pad, device=dev), len(self.vocab)).bool()
-        before_res = (pos < last_res) & empty
-        dom[..., pad] &= ~before_res
+        dom = self._order_domain(canvas, tokens, dom)
 
-        # window bounds: a residue that puts a window out of reach whatever the others hold
-        specs_w = any(s.windows for s in specs)
-        if specs_w:
-            _, tmin, tmax, vlo, vhi = self._values(canvas, tokens)
-            lo_w, hi_w = self._windows(specs, dev)
-            table = self._table.to(dev).unsqueeze(0)  # [1, L, V, P]
-            low_if = vlo[:, None, None, :] - tmin.unsqueeze(2) + table  # [B, L, V, P]
-            high_if = vhi[:, None, None, :] - tmax.unsqueeze(2) + table
-            bad = ((low_if > hi_w[:, None, None, :] + EPS) | (high_if < lo_w[:, None, None, :] - EPS)).any(-1)
-            dom &= ~(bad & empty.unsqueeze(-1))
+        # window bounds: a residue that puts a window (or a pair of windows) out of reach
+        # whatever the others hold; the bounds tighten with the domain, so twice
+        if any(s.windows for s in specs):
+            lo_w, hi_w = self._pwindows(specs, dev)
+            lo_w, hi_w = lo_w - self._tol.to(dev), hi_w + self._tol.to(dev)
+            for _ in range(2):
+                dom &= ~(self._window_prune(canvas, tokens, dom, lo_w, hi_w) & empty.unsqueeze(-1))
 
         # runs: a residue that would extend a neighbouring run past max_run
         runs = [s.max_run for s in specs]
