@@ -73,6 +73,8 @@ __all__ = [
 MARKER = "<FILL>"
 #: stand-ins for an unknown hole when checking that the file parses outside it
 FILLERS = ("pass", "None", "x", "", "x)", "x]", "x}", "x:", "x, y", "+ x", "== x", "x = 1")
+#: [PAD] positions after the hole's end implicated by an error at or after its last line (room to grow)
+GROW_TOKENS = 1
 _SPAN = re.compile(r"^\s*(\d+):(\d+)\s*-\s*(\d+):(\d+)\s*$")
 _LINES = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
 
@@ -124,7 +126,7 @@ class _Item:
     cache: dict[tuple[int, ...], tuple[bool, list[int], list[str]]] = field(default_factory=dict)
 
 
-def _compile_error(source: str, name: str = "<file>") -> SyntaxError | None:
+def compile_error(source: str, name: str = "<file>") -> SyntaxError | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -221,7 +223,7 @@ class CodeInfill(Task):
     default_model = "code"
     solver_defaults: dict[str, Any] = {"max_passes": 32, "floor": True, "steps": 10}
 
-    def __init__(self, hole_tokens: int = 32, prefix_tokens: int = 96, suffix_tokens: int = 32,
+    def __init__(self, hole_tokens: int = 64, prefix_tokens: int = 128, suffix_tokens: int = 48,
                  tests: str | None = None, marker: str = MARKER, diff: bool = False,
                  tokenizer: str | None = None, test_timeout: float = 10.0, memory_mb: int = 1024,
                  lines: Any = None, span: Any = None) -> None:
@@ -296,7 +298,7 @@ class CodeInfill(Task):
         candidates = ([p.original] if p.original is not None else []) + list(FILLERS)
         errors = []
         for fill in candidates:
-            e = _compile_error(p.with_hole(fill))
+            e = compile_error(p.with_hole(fill))
             if e is None:
                 return
             errors.append(e)
@@ -389,6 +391,21 @@ class CodeInfill(Task):
         return [{"source": text, "name": str(path)}]
 
     # --- constraints ---------------------------------------------------------------
+    def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, L, V] candidates under "[PAD] only trails the hole": after a filled [PAD] only
+        [PAD]; before a filled code token anything but [PAD]. ``[MASK]`` marks an empty position."""
+        filled = tokens != self.vocab.mask_id  # [B, L]
+        pad = filled & (tokens == self.vocab.pad_id)
+        code = filled & ~pad
+        pad_before = (pad.long().cumsum(-1) - pad.long()) > 0  # a [PAD] at some j < i
+        code_after = (code.long().flip(-1).cumsum(-1).flip(-1) - code.long()) > 0  # code at some j > i
+        V = len(self.vocab)
+        only_pad = torch.zeros(V, dtype=torch.bool, device=tokens.device)
+        only_pad[self.vocab.pad_id] = True
+        dom = canvas.domain().to(tokens.device)  # [B, L, V]
+        dom = torch.where(pad_before.unsqueeze(-1), dom & only_pad, dom)
+        return torch.where(code_after.unsqueeze(-1), dom & ~only_pad, dom)
+
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
         B, L = tokens.shape
         ok = torch.zeros(B, dtype=torch.bool)
@@ -421,7 +438,7 @@ class CodeInfill(Task):
         p = item.problem
         text = self.hole_text(row)
         src = p.with_hole(text)
-        err = _compile_error(src, p.name)
+        err = compile_error(src, p.name)
         if err is not None:
             where = self._localise(p, row[:n], err)
             return False, where, [f"SyntaxError at {_describe(err)}"]
@@ -436,7 +453,7 @@ class CodeInfill(Task):
         """Hole positions on and around the reported line (and the first [PAD] when the error
         is at or after the hole's end, so the hole may grow)."""
         n = len(ids)
-        grow = [n] if n < self.hole_tokens else []
+        grow = list(range(n, min(n + GROW_TOKENS, self.hole_tokens)))
         if not ids:
             return grow or [0]
         first = p.first_line

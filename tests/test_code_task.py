@@ -95,6 +95,18 @@ def test_pad_may_only_trail_the_hole(task):
     assert rep.ok.tolist() == [False] and rep.violations[0, 1]
 
 
+def test_domains_keep_pad_trailing(task):
+    c = task.encode([SRC])
+    mask, pad = task.vocab.mask_id, task.vocab.pad_id
+    tok = torch.full((1, task.hole_tokens), mask, dtype=torch.long)
+    code = task.encode_hole("return")[0]
+    tok[0, 3], tok[0, 6] = code, pad  # code at 3, [PAD] at 6
+    dom = task.domains(c, tok)[0]  # [L, V]
+    assert not dom[:3, pad].any() and dom[:3, code].all()  # before code: anything but [PAD]
+    assert dom[4:6, pad].all() and dom[4:6, code].all()  # between: free
+    assert dom[7:, pad].all() and dom[7:].sum(-1).eq(1).all()  # after a [PAD]: only [PAD]
+
+
 def test_partial_canvas_is_not_ok_and_blames_nothing(task):
     c = task.encode([SRC])
     tok = hole_tokens(task, "return a + b")
@@ -175,7 +187,7 @@ def test_holes_and_split_are_deterministic(tmp_path):
 
 
 def test_solver_returns_the_validators_verdict(task):
-    model = tiny_model(task, max_position_embeddings=192)
+    model = tiny_model(task, max_position_embeddings=256)
     probs = [SRC, "values = [<FILL>]\nprint(values)\n"]
     res = Solver(task, model, model_noise(), SolverConfig(max_passes=6)).run(task.encode(probs), probs)
     for r, p in zip(res, probs):
@@ -197,7 +209,7 @@ def model_noise():
 
 def test_cli_solves_a_file_prints_diff_and_rejects_broken_files(tmp_path, task, capsys):
     model_dir = tmp_path / "m"
-    tiny_model(task, max_position_embeddings=192).save_pretrained(model_dir, safe_serialization=True)
+    tiny_model(task, max_position_embeddings=256).save_pretrained(model_dir, safe_serialization=True)
     f = tmp_path / "calc.py"
     f.write_text(SRC)
     rc = main(["solve", "code-infill", str(f), "--model", str(model_dir), "--max-passes", "2", "--json"])
