@@ -231,3 +231,41 @@ def test_generated_eval_requests_are_satisfied_by_their_graphs():
     task = load_task("graph-gen")
     for request, graph in task.generate(40, seed=5):
         assert satisfies(parse_request(request, 12), to_networkx(graph))
+
+
+def _partial(task, canvas, edges=(), non_edges=()):
+    row = canvas.tokens.clone()
+    for e in edges:
+        row[0, task.pos[e]] = task.vocab.id("1")
+    for e in non_edges:
+        row[0, task.pos[e]] = task.vocab.id("0")
+    return row
+
+
+def test_too_few_edges_possible_for_a_bipartite_count_is_caught_on_a_partial_canvas():
+    # path 0-1-2 puts 0 and 2 on one side; with 3 kept off (0, 3), at most (1, 3) or (2, 3) can
+    # be added without an odd cycle: 3 edges at most, 4 asked (each pair alone would be addable)
+    task = load_task("graph-gen", max_nodes=5)
+    canvas = task.encode([{"n": 4, "bipartite": True, "num_edges": 4}])
+    row = _partial(task, canvas, edges=[(0, 1), (1, 2)], non_edges=[(0, 3)])
+    rep = task.validate(canvas, row, messages=True)
+    implicated = {task.pairs[p] for p in rep.violations[0].nonzero().squeeze(-1).tolist()}
+    assert not rep.ok[0] and implicated == {(0, 3)}
+    assert "at most 3 edges possible, want 4" in rep.messages[0][0]
+
+
+def test_domains_force_bridges_of_a_connected_request_and_count_needed_pairs_one_at_a_time():
+    task = load_task("graph-gen", max_nodes=6)
+    zero, one = task.vocab.id("0"), task.vocab.id("1")
+    canvas = task.encode([{"n": 4, "connected": True}])
+    row = _partial(task, canvas, edges=[(0, 1), (1, 2)], non_edges=[(0, 3), (1, 3)])
+    dom = task.domains(canvas, row)[0]
+    assert not dom[task.pos[(2, 3)], zero] and dom[task.pos[(2, 3)], one]  # node 3's only way in
+    assert dom[task.pos[(0, 2)], zero] and dom[task.pos[(0, 2)], one]
+    # C4 = K(2,2): after 0-1, 1-2 every remaining crossing pair is needed, but only one is forced per call
+    canvas = task.encode([{"n": 4, "bipartite": True, "num_edges": 4}])
+    dom = task.domains(canvas, _partial(task, canvas, edges=[(0, 1), (1, 2)]))[0]
+    assert not dom[task.pos[(0, 2)], one]  # same side
+    forced = [e for e in [(0, 3), (2, 3)] if not dom[task.pos[e], zero]]
+    assert len(forced) == 1
+

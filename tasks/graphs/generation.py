@@ -18,6 +18,7 @@ what the committed pairs already decide is reported.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -332,31 +333,125 @@ def _monotone_problems(req: GraphRequest, g: nx.Graph) -> list[str]:
     return [m for _, m in _monotone_checks(req, g)]
 
 
+@functools.cache
+def _bipartitions(n: int) -> np.ndarray:
+    """[2^(n-1), n] bool: every split of nodes 0..n-1 into two sides, node 0 on side False."""
+    codes = np.arange(1 << max(n - 1, 0))[:, None]
+    return np.concatenate([np.zeros_like(codes, dtype=bool), (codes >> np.arange(n - 1)) & 1 == 1], axis=1)
+
+
+class Addable:
+    """Which absent pairs could still become edges given the committed edges ``g1``: not at a
+    node already at its degree cap, not closing a triangle (triangle_free), not inside a
+    component (tree), not inside one side of a component (bipartite). Adding edges never makes
+    a blocked pair addable again, so what is blocked now stays blocked."""
+
+    def __init__(self, req: GraphRequest, g1: nx.Graph) -> None:
+        self.req, self.g1 = req, g1
+        self.caps = req.caps()
+        self.deg = dict(g1.degree())
+        self.comp: dict[int, int] = {}
+        self.side: dict[int, int] | None = None
+        if req.tree or req.bipartite:
+            self.comp = {v: i for i, c in enumerate(nx.connected_components(g1)) for v in c}
+        if req.bipartite:
+            self.side = {}
+            for c in nx.connected_components(g1):
+                sub = g1.subgraph(c)
+                if nx.is_bipartite(sub):
+                    self.side.update(nx.bipartite.color(sub))
+
+        # bipartite: the splits of the nodes that every committed edge crosses [M, n]
+        self.splits = None
+        if req.bipartite:
+            splits = _bipartitions(req.n)
+            for u, v in g1.edges():
+                splits = splits[splits[:, u] != splits[:, v]]
+            self.splits = splits
+
+    def crossing(self, pairs: list[tuple[int, int]]) -> np.ndarray | None:
+        """[M, len(pairs)] bool: which pairs cross each bipartite split still possible (bipartite only)."""
+        if self.splits is None:
+            return None
+        idx = np.array(pairs, dtype=int).reshape(-1, 2)
+        return self.splits[:, idx[:, 0]] != self.splits[:, idx[:, 1]]
+
+    def blocked_by_cap(self, u: int, v: int) -> bool:
+        return self.deg[u] >= self.caps[u] or self.deg[v] >= self.caps[v]
+
+    def __call__(self, u: int, v: int) -> bool:
+        r, g1, side = self.req, self.g1, self.side
+        return not (
+            self.blocked_by_cap(u, v)
+            or (r.triangle_free and not g1[u].keys().isdisjoint(g1[v].keys()))
+            or (r.tree and self.comp[u] == self.comp[v])
+            or (
+                side is not None
+                and self.comp[u] == self.comp[v]
+                and u in side
+                and v in side
+                and side[u] == side[v]
+            )
+        )
+
+    def max_new_edges(self, pairs: list[tuple[int, int]]) -> int:
+        """An upper bound on how many of ``pairs`` (addable ones) can be added together: their
+        count, and half the spare degree the nodes have towards them."""
+        spare_at = [0] * self.req.n
+        for u, v in pairs:
+            spare_at[u] += 1
+            spare_at[v] += 1
+        spare = sum(min(self.caps[w] - self.deg[w], spare_at[w]) for w in range(self.req.n))
+        most = min(len(pairs), spare // 2)
+        cross = self.crossing(pairs)
+        if cross is not None:  # bipartite: only pairs across one split can all be added
+            most = min(most, int(cross.sum(1).max()) if cross.shape[0] else 0)
+        return most
+
+
 def _deficit_checks(
     req: GraphRequest,
-    g_opt: nx.Graph,
+    g1: nx.Graph,
+    open_pairs: list[tuple[int, int]],
     absent: set[tuple[int, int]],
+    fixed: set[tuple[int, int]],
 ) -> list[tuple[list[tuple[int, int]], str]]:
-    """Violations that need edges added, judged on ``g_opt`` (committed edges plus every pair
-    still open); ``absent`` are the committed non-edges, the pairs that could be flipped."""
+    """Violations that need edges added. Judged on ``g_opt``: the committed edges ``g1`` plus the
+    open pairs that can still become edges (``Addable``); ``absent`` are the committed non-edges,
+    the pairs that could be flipped (those that would be addable first), ``fixed`` the request's
+    fixed pairs, which are never implicated."""
     out: list[tuple[list[tuple[int, int]], str]] = []
     n = req.n
+    can_add = Addable(req, g1)
+    grow = [e for e in open_pairs if can_add(*e)]
+    g_opt = g1.copy()
+    g_opt.add_edges_from(grow)
+    flippable = sorted((e for e in absent if e not in fixed), key=lambda e: (not can_add(*e), e))
     if (req.connected or req.tree) and n > 1 and not nx.is_connected(g_opt):
         comps = list(nx.connected_components(g_opt))
         comp_of = {v: i for i, c in enumerate(comps) for v in c}
-        pairs = [e for e in absent if comp_of[e[0]] != comp_of[e[1]]]
+        pairs = [e for e in flippable if comp_of[e[0]] != comp_of[e[1]]]
         out.append((pairs, f"{len(comps)} connected components ({'tree' if req.tree else 'connected'})"))
     if req.degree_sequence is not None:
         short = {v for v in range(n) if g_opt.degree(v) < req.degree_sequence[v]}
         for v in sorted(short):
-            mine = [e for e in absent if v in e]
+            mine = [e for e in flippable if v in e]
             both = [e for e in mine if (e[0] if e[1] == v else e[1]) in short]
             out.append((both or mine, f"node {v} has degree {g_opt.degree(v)} < {req.degree_sequence[v]}"))
     target = req.edge_target
-    if target is not None and g_opt.number_of_edges() < target:
-        deficit = target - g_opt.number_of_edges()
-        ranked = sorted(absent, key=lambda e: g_opt.degree(e[0]) + g_opt.degree(e[1]))
-        out.append((ranked[:deficit], f"{g_opt.number_of_edges()} edges, want {target}"))
+    if target is not None:
+        most = g1.number_of_edges() + can_add.max_new_edges(grow)
+        if most < target:
+            deficit = target - most
+            addable = [e for e in flippable if can_add(*e)]
+            ranked = sorted(addable, key=lambda e: g1.degree(e[0]) + g1.degree(e[1]))
+            if not ranked:  # nothing absent could be flipped: free edges at the nodes that block
+                full = {w for w in range(n) if can_add.deg[w] >= can_add.caps[w]}
+                ranked = [e for e in g1.edges() if (e[0] in full or e[1] in full)
+                          and (min(e), max(e)) not in fixed]
+            if not ranked:
+                ranked = sorted(flippable, key=lambda e: g1.degree(e[0]) + g1.degree(e[1]))
+            out.append((ranked[:deficit], f"at most {most} edges possible, want {target}"))
     return out
 
 
@@ -365,6 +460,9 @@ class GraphGeneration(Task):
 
     name = "graph-gen"
     default_model = "graph-gen"
+    #: the model rarely reaches the commit threshold, so a canvas (up to 66 pairs at 12 nodes) fills
+    #: about one pair a pass, with every forced pair propagated; 128 passes leave room for search
+    solver_defaults: dict[str, Any] = {"max_passes": 128}
 
     def __init__(self, max_nodes: int = 12, train_min_nodes: int = 4) -> None:
         if not 2 <= max_nodes <= MAX_GEN_NODES:
@@ -474,31 +572,29 @@ class GraphGeneration(Task):
         )
 
     # --- constraints ---------------------------------------------------------------
-    def _graphs(self, r: GraphRequest, row: list[int]) -> tuple[nx.Graph, nx.Graph, set, bool]:
-        """(committed edges, committed + open pairs, committed non-edges, complete?)."""
-        g1, g_opt = nx.Graph(), nx.Graph()
+    def _graphs(self, r: GraphRequest, row: list[int]) -> tuple[nx.Graph, list[tuple[int, int]], set, bool]:
+        """(committed edges, open pairs, committed non-edges, complete?)."""
+        g1 = nx.Graph()
         g1.add_nodes_from(range(r.n))
-        g_opt.add_nodes_from(range(r.n))
         absent = set()
-        complete = True
+        open_pairs = []
         for p, e in enumerate(self.pairs):
             if e[1] >= r.n:
                 continue
             t = row[p]
             if t == self._one:
                 g1.add_edge(*e)
-                g_opt.add_edge(*e)
             elif t == self._zero:
                 absent.add(e)
             else:
-                complete = False
-                g_opt.add_edge(*e)
-        return g1, g_opt, absent, complete
+                open_pairs.append(e)
+        return g1, open_pairs, absent, not open_pairs
 
     def check(self, r: GraphRequest, row: list[int]) -> tuple[bool, list[int], list[str]]:
         """(ok, implicated positions, messages) for one item's tokens."""
-        g1, g_opt, absent, complete = self._graphs(r, row)
-        found = _monotone_checks(r, g1) + _deficit_checks(r, g_opt, absent)
+        g1, open_pairs, absent, complete = self._graphs(r, row)
+        fixed = set(r.fixed_edges) | set(r.non_edges)
+        found = _monotone_checks(r, g1) + _deficit_checks(r, g1, open_pairs, absent, fixed)
         implicated = sorted({self.pos[(min(u, v), max(u, v))] for pairs, _ in found for u, v in pairs})
         return complete and not found, implicated, [m for _, m in found]
 
@@ -522,66 +618,63 @@ class GraphGeneration(Task):
         return Report(ok=ok.to(tokens.device), violations=viol.to(tokens.device), messages=msgs)
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
-        """Pairs forced by committed ones: no edge at a full node, past the edge count, closing a
-        triangle (triangle_free), inside a component (tree) or inside one side (bipartite); an
-        edge where a node needs every open pair (degree_sequence) or where every open pair is
-        needed (num_edges)."""
+        """Pairs forced by committed ones: no edge where one cannot be added (``Addable``: a full
+        node, closing a triangle for triangle_free, inside a component for tree, inside one side
+        for bipartite) or past the edge count; an edge where a node needs every open pair it can
+        still get (degree_sequence), a bridge of the committed and addable edges (connected,
+        tree), or a pair without which too few edges stay possible (num_edges; one such pair per
+        call, since pairs each needed alone can clash together, e.g. close an odd cycle)."""
         allowed = canvas.domain()  # [B, L, V]: 0/1 on real pairs, [PAD] on padding
         out = allowed.detach().to("cpu").numpy().copy()
         rows = tokens.tolist()
-        zero, one = self._zero, self._one
+        one, zero = self._one, self._zero
         for b, r in enumerate(canvas.meta):
-            row = rows[b]
-            open_pairs = [
-                p for p, e in enumerate(self.pairs) if e[1] < r.n and row[p] != zero and row[p] != one
-            ]
-            if not open_pairs:
+            g1, open_pairs, _absent, complete = self._graphs(r, rows[b])
+            if complete:
                 continue
-            g1, _g_opt, _absent, _complete = self._graphs(r, row)
-            caps = r.caps()
+            can_add = Addable(r, g1)
+            grow = [e for e in open_pairs if can_add(*e)]
             target = r.edge_target
             m1 = g1.number_of_edges()
-            deg = dict(g1.degree())
-            comp: dict[int, int] = {}
-            side: dict[int, int] | None = None
-            if r.tree or r.bipartite:
-                comp = {v: i for i, c in enumerate(nx.connected_components(g1)) for v in c}
-            if r.bipartite:
-                side = {}
-                for c in nx.connected_components(g1):
-                    sub = g1.subgraph(c)
-                    if nx.is_bipartite(sub):
-                        side.update(nx.bipartite.color(sub))
-            open_at = [0] * r.n
-            for p in open_pairs:
-                u, v = self.pairs[p]
-                open_at[u] += 1
-                open_at[v] += 1
             full_count = target is not None and m1 >= target
-            all_needed = target is not None and m1 + len(open_pairs) <= target
+            all_needed = target is not None and m1 + len(grow) <= target
             ds = r.degree_sequence
-            for p in open_pairs:
-                u, v = self.pairs[p]
-                no_edge = (
-                    full_count
-                    or deg[u] >= caps[u]
-                    or deg[v] >= caps[v]
-                    or (r.triangle_free and not g1[u].keys().isdisjoint(g1[v].keys()))
-                    or (r.tree and comp[u] == comp[v])
-                    or (
-                        side is not None
-                        and comp[u] == comp[v]
-                        and u in side
-                        and v in side
-                        and side[u] == side[v]
-                    )
-                )
-                must_edge = all_needed or (
-                    ds is not None and (deg[u] + open_at[u] <= ds[u] or deg[v] + open_at[v] <= ds[v])
-                )
-                if no_edge:
+            grow_at = [0] * r.n
+            for u, v in grow:
+                grow_at[u] += 1
+                grow_at[v] += 1
+            grow_set = set(grow)
+            # edge count: a pair whose loss would leave too few possible edges is needed
+            room = [c - d for c, d in zip(can_add.caps, (can_add.deg[w] for w in range(r.n)))]
+            spare = sum(min(room[w], grow_at[w]) for w in range(r.n))
+            # connectivity: an open pair that is a bridge of (committed + addable) edges is needed
+            bridges: set[tuple[int, int]] = set()
+            if (r.connected or r.tree) and r.n > 1:
+                g_opt = g1.copy()
+                g_opt.add_edges_from(grow)
+                if nx.is_connected(g_opt):
+                    bridges = {(min(e), max(e)) for e in nx.bridges(g_opt)} & grow_set
+            count_forced = False  # one pair a call: pairs needed one by one may clash together
+            cross = can_add.crossing(grow) if target is not None else None
+            cross_n = cross.sum(1) if cross is not None else None
+            grow_idx = {e: j for j, e in enumerate(grow)}
+            for e in open_pairs:
+                u, v = e
+                p = self.pos[e]
+                if full_count or e not in grow_set:
                     out[b, p, one] = False
-                if must_edge:
+                    continue
+                needed = e in bridges
+                if target is not None and not needed and not count_forced:
+                    spare_wo = spare - (grow_at[u] <= room[u]) - (grow_at[v] <= room[v])
+                    most_wo = min(len(grow) - 1, spare_wo // 2)
+                    if cross is not None:
+                        j = grow_idx[e]
+                        most_wo = min(most_wo, int((cross_n - cross[:, j]).max()) if cross.shape[0] else 0)
+                    needed = count_forced = all_needed or m1 + most_wo < target
+                if needed or (
+                    ds is not None and (can_add.deg[u] + grow_at[u] <= ds[u] or can_add.deg[v] + grow_at[v] <= ds[v])
+                ):
                     out[b, p, zero] = False
         return torch.from_numpy(out).to(tokens.device)
 
