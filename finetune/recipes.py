@@ -61,6 +61,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "solved_bonus": 1.0,  # reward = fraction of constraint groups satisfied + bonus if solved
         "kl_beta": 0.05,  # weight of the KL penalty to the starting model
         "clip_advantage": 3.0,
+        "negative_weight": 1.0,  # scale of below-group-mean advantages; 0 learns from the better samples only
     },
 }
 
@@ -142,6 +143,8 @@ def _check_ranges(recipe: dict[str, Any]) -> None:
         ("reward.kl_beta", rw["kl_beta"], isinstance(rw["kl_beta"], (int, float)) and rw["kl_beta"] >= 0),
         ("reward.clip_advantage", rw["clip_advantage"], isinstance(rw["clip_advantage"], (int, float))
          and rw["clip_advantage"] > 0),
+        ("reward.negative_weight", rw["negative_weight"], isinstance(rw["negative_weight"], (int, float))
+         and 0 <= rw["negative_weight"] <= 1),
     ):
         if not ok:
             raise ConfigError(f"{key} = {value!r} is out of range")

@@ -61,6 +61,7 @@ class RewardSettings:
     solved_bonus: float = 1.0
     kl_beta: float = 0.05
     clip_advantage: float = 3.0
+    negative_weight: float = 1.0  # scale of below-group-mean advantages (0: learn only from the better samples)
 
     @classmethod
     def from_recipe(cls, section: dict[str, Any]) -> RewardSettings:
@@ -148,6 +149,7 @@ class RewardTrainer(Trainer):
         model.train()
         reward, solved = validator_reward(self.task, canvas, tokens, s.solved_bonus)
         adv = group_advantages(reward, s.group_size, s.clip_advantage)  # [N]
+        adv = torch.where(adv < 0, adv * s.negative_weight, adv)
 
         # one-pass likelihood estimate of each completion: re-corrupt it at a random level t
         gen = torch.Generator(device=device).manual_seed(self.args.seed + 7919 * self._calls)

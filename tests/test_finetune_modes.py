@@ -113,6 +113,8 @@ def test_recipe_unknown_lora_or_reward_key_fails_before_training(tmp_path, base_
         load_recipe("sudoku", bad, mode="reward")
     with pytest.raises(ConfigError, match="reward.group_size"):
         load_recipe("sudoku", overrides=["reward.group_size=1"], mode="reward")
+    with pytest.raises(ConfigError, match="reward.negative_weight"):
+        load_recipe("sudoku", overrides=["reward.negative_weight=1.5"], mode="reward")
     out = tmp_path / "out"
     rc = main(["finetune", "sudoku-x", "--mode", "lora", "--base", str(base_dir), "--out", str(out),
                "--set", "lora.alpah=3"])
