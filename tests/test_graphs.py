@@ -269,3 +269,25 @@ def test_domains_force_bridges_of_a_connected_request_and_count_needed_pairs_one
     forced = [e for e in [(0, 3), (2, 3)] if not dom[task.pos[e], zero]]
     assert len(forced) == 1
 
+
+
+def test_training_batches_give_a_domain_reading_model_the_colours_left_by_visible_neighbours():
+    from constrained.finetune.data import DiffusionCollator
+
+    task = load_task("graph-coloring", k=3, max_nodes=16, train_min_nodes=10, train_max_nodes=16)
+    rng = np.random.default_rng(0)
+    examples = [task.training_example(rng) for _ in range(8)]
+    noise = make_noise("mask", task.vocab.mask_id)
+    batch = DiffusionCollator(task, noise, seed=0, domains=True)(examples)
+    first, mask = task.vocab.id("c0"), task.vocab.mask_id
+    checked = 0
+    for b, ex in enumerate(examples):
+        xt, dom = batch["input_ids"][b], batch["domains"][b]
+        for i, j in ex["meta"].edges:
+            for u, w in ((i, j), (j, i)):
+                if xt[u] == mask and xt[w] != mask:
+                    assert not dom[u, xt[w]] and dom[u].any()  # the neighbour's colour is gone
+                    checked += 1
+        assert not dom[xt != mask].any()  # filled positions carry no candidates
+        assert not dom[:, first + ex["meta"].k:].any()
+    assert checked > 0

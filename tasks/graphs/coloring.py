@@ -167,6 +167,9 @@ class GraphColoring(Task):
 
     name = "graph-coloring"
     default_model = "graph-coloring"
+    #: a canvas fills about one node a pass (forced nodes more), so one descent of a 50-node graph
+    #: takes ~30 passes; 256 leave room for backjumps and restarts (solved graphs stop early)
+    solver_defaults: dict[str, Any] = {"max_passes": 256}
 
     def __init__(
         self,
@@ -297,9 +300,23 @@ class GraphColoring(Task):
     def _ks(self, canvas: Canvas, device: torch.device) -> torch.Tensor:
         return torch.tensor([p.k for p in canvas.meta], device=device)
 
+    def _adjacency(self, canvas: Canvas, device: torch.device) -> torch.Tensor:
+        """[B, N, N] float: each item's adjacency, from ``Canvas.peers`` (set by ``encode``) or, for a
+        canvas built elsewhere (the training collator's), from the problems in ``canvas.meta``."""
+        if canvas.peers is not None:
+            return canvas.peers.to(device).float()
+        B, N = canvas.tokens.shape
+        adj = torch.zeros(B, N, N, device=device)
+        for b, p in enumerate(canvas.meta):
+            if p is not None and p.edges:
+                e = torch.tensor(p.edges, device=device)
+                adj[b, e[:, 0], e[:, 1]] = 1.0
+                adj[b, e[:, 1], e[:, 0]] = 1.0
+        return adj
+
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
         oh = value_onehot(tokens, self._first, MAX_COLORS)  # [B, N, C]
-        adj = canvas.item_peers().float()  # [B, N, N]
+        adj = self._adjacency(canvas, tokens.device)  # [B, N, N]
         same = (torch.bmm(adj, oh) * oh).sum(-1) > 0  # a neighbour has my colour
         real = canvas.tokens != self.vocab.pad_id
         filled = oh.sum(-1) > 0
@@ -326,7 +343,7 @@ class GraphColoring(Task):
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
         oh = value_onehot(tokens, self._first, MAX_COLORS)
-        used = torch.bmm(canvas.item_peers().float(), oh) > 0.5  # [B, N, C] colours of filled neighbours
+        used = torch.bmm(self._adjacency(canvas, tokens.device), oh) > 0.5  # [B, N, C] colours of filled neighbours
         in_k = (
             torch.arange(MAX_COLORS, device=tokens.device)[None, :] < self._ks(canvas, tokens.device)[:, None]
         )
@@ -364,6 +381,7 @@ class GraphColoring(Task):
             "fixed": fixed,
             "allowed": allowed,
             "context": torch.tensor(self._context(p), dtype=torch.long),
+            "meta": p,  # the collator's domains (for a domain-reading model) need k and the edges
         }
 
     def generate(
