@@ -82,9 +82,11 @@ def bench_coloring_heldout(n: int, lines: list[str], model: str = "default") -> 
         "| setting | solved | mean passes | median passes | s / graph |",
         "|---|---|---|---|---|",
     ]
+    default_passes = task.solver_defaults.get("max_passes", 64)
     for name, opts in (
         ("model only", {"model_only": True}),
-        ("full (domains, re-noising, tabu, restarts)", {}),
+        ("full (domains, re-noising, backjumping, tabu, restarts), 64 passes", {"max_passes": 64}),
+        (f"full, {default_passes} passes (the task's default)", {}),
     ):
         solver = make_solver(task, model, **opts)
         t0 = time.perf_counter()
@@ -179,7 +181,8 @@ def bench_generation(
     lines += [
         f"### Generation: {samples} samples per constraint set (graphs up to 12 nodes)",
         "",
-        "Sampling temperature 1.0. *validity*: the task's validator passed (every valid sample "
+        f"Sampling temperature 1.0, at most {task.solver_defaults.get('max_passes', 64)} passes (the task's "
+        "default). *validity*: the task's validator passed (every valid sample "
         "re-checked with networkx predicates, `satisfies`); *uniqueness*: distinct isomorphism "
         "classes among valid samples / valid samples; *novelty*: valid samples whose class never "
         f"appears among the {train_steps * train_batch} training graphs the shipped model saw "
