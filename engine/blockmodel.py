@@ -193,9 +193,12 @@ class BlockDiffusionLM(LlamaForCausalLM):
 
     # --- training -------------------------------------------------------------------------
     def diffusion_loss(self, x0: torch.Tensor, prompt_len: int, noise: NoiseProcess,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+                       generator: torch.Generator | None = None, stratified: bool = False) -> torch.Tensor:
         """x0 [B, P + K] clean tokens: the first ``prompt_len`` are the causal prompt, the last K the block
-        to denoise. Returns the noise process's loss on the block."""
+        to denoise. Returns the noise process's loss on the block.
+
+        ``stratified`` draws the batch's noise levels low-discrepancy (MDLM): one uniform offset,
+        then evenly spaced, t_i = (u + i / B) mod 1, so every batch spans the levels (lower variance)."""
         B, S = x0.shape
         K = S - prompt_len
         if K != self.canvas_length:
@@ -204,6 +207,9 @@ class BlockDiffusionLM(LlamaForCausalLM):
         fixed = torch.zeros_like(block, dtype=torch.bool)
         domain = self.content_mask().to(x0.device).expand(B, K, -1)
         t = noise.sample_t(B, generator=generator, device=x0.device)
+        if stratified:
+            u = (t[:1] - noise.eps) / (1 - noise.eps)
+            t = noise.eps + (1 - noise.eps) * ((u + torch.arange(B, device=x0.device) / B) % 1.0)
         xt, corrupted = noise.corrupt(block, t, fixed, domain, generator)
         mask = block_mask(prompt_len, K, device=x0.device)
         out = self.model(input_ids=torch.cat([x0[:, :prompt_len], xt], 1), attention_mask=mask,

@@ -62,6 +62,7 @@ class LMTrainConfig:
     max_minutes: float = 9.5
     seed: int = 0
     fim_rate: float = 0.5  # AR only: share of windows in prefix-suffix-middle order
+    stratified_t: bool = False  # block only: low-discrepancy noise levels across the batch (MDLM)
     max_chars: int = 8_000_000  # training text read from the corpus
 
     def __post_init__(self) -> None:
@@ -145,7 +146,7 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step, time.time() - t0)
         if cfg.kind == "block":
-            loss = model.diffusion_loss(x, p, noise, gen)
+            loss = model.diffusion_loss(x, p, noise, gen, stratified=cfg.stratified_t)
         else:
             if fim is not None:
                 x = fim_permute(x, cfg.fim_rate, fim_rng, *fim)
@@ -324,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     for f in LMTrainConfig.__dataclass_fields__.values():
         if f.name == "kind":
             continue
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None)
+        if isinstance(f.default, bool):
+            p.add_argument(f"--{f.name.replace('_', '-')}", action="store_true", default=None)
+        else:
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None)
     a = p.parse_args(argv)
     kw = {k: v for k, v in vars(a).items() if k in LMTrainConfig.__dataclass_fields__ and v is not None}
     try:
