@@ -83,7 +83,8 @@ def main() -> None:
     ap.add_argument("--adapter", default=str(MODELS / "sudoku-x"))
     ap.add_argument("--run", action="append", default=[], metavar="LABEL=DIR",
                     help="another Sudoku-X fine-tune of the base to compare (a full model or an adapter folder)")
-    ap.add_argument("--reward-run", default=None, help="folder of a reward-mode run on sudoku")
+    ap.add_argument("--reward-run", action="append", default=[], metavar="[LABEL=]DIR",
+                    help="a reward-mode run on sudoku (repeatable)")
     ap.add_argument("--reward-base", default=str(MODELS / "sudoku"))
     ap.add_argument("--reward-n", type=int, default=200, help="held-out expert Sudoku puzzles")
     a = ap.parse_args()
@@ -161,20 +162,21 @@ def main() -> None:
         path = DATA / "sudoku-expert-1000-seed12345.txt"
         rp = [line.split(",")[0] for line in path.read_text().split()][: a.reward_n]
         before = solve_rate("sudoku", a.reward_base, rp, model_only=True)
-        after = solve_rate("sudoku", a.reward_run, rp, model_only=True)
-        print("reward", before, after, flush=True)
-        card = json.loads((Path(a.reward_run) / "training_log.json").read_text())
-        rollout = [h for h in card if "rollout_reward" in h]
         out += [f"### Reward mode: model-only solve rate on the hardest grade ({a.reward_n} held-out expert "
                 "Sudoku puzzles, benchmarks/data/sudoku-expert-1000-seed12345.txt)", "",
-                "| model | verified solve rate (model only) | mean passes |", "|---|---|---|",
-                f"| shipped Sudoku model (before) | {before['solved']:.1%} | {before['passes']:.1f} |",
-                f"| after `--mode reward` | {after['solved']:.1%} | {after['passes']:.1f} |", "",
-                f"Measured change: **{(after['solved'] - before['solved']) * 100:+.1f} points**.", ""]
-        if rollout:
-            out.append(f"Mean rollout reward went from {rollout[0]['rollout_reward']:.3f} (first log) "
-                       f"to {rollout[-1]['rollout_reward']:.3f} (last), rollouts solved from "
-                       f"{rollout[0]['rollout_solved']:.1%} to {rollout[-1]['rollout_solved']:.1%}.")
+                "| model | verified solve rate (model only) | change | mean passes | rollout reward, first → last log "
+                "| rollouts solved, first → last log |", "|---|---|---|---|---|---|",
+                f"| shipped Sudoku model (before) | {before['solved']:.1%} | | {before['passes']:.1f} | | |"]
+        for spec in a.reward_run:
+            label, run = spec.split("=", 1) if "=" in spec else ("after `--mode reward`", spec)
+            after = solve_rate("sudoku", run, rp, model_only=True)
+            print("reward", label, before, after, flush=True)
+            log = json.loads((Path(run) / "training_log.json").read_text())
+            ro = [h for h in log if "rollout_reward" in h]
+            trend = (f"{ro[0]['rollout_reward']:.3f} → {ro[-1]['rollout_reward']:.3f} | "
+                     f"{ro[0]['rollout_solved']:.1%} → {ro[-1]['rollout_solved']:.1%}") if ro else " | "
+            out.append(f"| {label} | {after['solved']:.1%} | **{(after['solved'] - before['solved']) * 100:+.1f} "
+                       f"points** | {after['passes']:.1f} | {trend} |")
         out.append("")
     print(write_section("finetune", "\n".join(out)))
 

@@ -294,7 +294,7 @@ def test_reward_mode_trains_and_writes_before_after_card(base_dir, tmp_path, cap
     res = finetune_reward("sudoku", out=out, init=str(base_dir), progress=False, overrides=[
         "train.max_steps=2", "train.batch_size=2", "train.learning_rate=1e-3", "train.warmup_steps=0",
         "train.logging_steps=1", "reward.group_size=3", "reward.pool_size=4", "reward.grade=easy",
-        "reward.max_passes=4", "eval.size=2", "eval.steps=0"])
+        "reward.max_passes=4", "reward.negative_weight=1", "eval.size=2", "eval.steps=0"])
     assert res["steps"] == 2 and "model_only_solve_rate" in res["scores_before"]
     log = json.loads((out / "training_log.json").read_text())
     rows = [h for h in log if "loss" in h]
