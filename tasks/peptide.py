@@ -34,8 +34,10 @@ reach whatever the other positions hold), trailing padding, runs and patterns.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +262,24 @@ def parse_spec(problem: Any, canvas_len: int) -> PeptideSpec:
     return spec
 
 
+@cache
+def property_directions() -> tuple[torch.Tensor, list[tuple[str, str, float]]]:
+    """Directions in property space along which window bounds are propagated: the property
+    axes, then every pairwise sum and difference of two properties, each scaled by its spread
+    over the residues. -> dirs [D, P] float64, and (p, q, sign of q) for directions P..D-1."""
+    P = len(PROPERTIES)
+    scale = residue_tables().table[:, 1].std(-1)  # [P]
+    dirs, names = [torch.eye(P, dtype=torch.float64)], []
+    for p in range(P):
+        for q in range(p + 1, P):
+            for sign in (1.0, -1.0):
+                w = torch.zeros(P, dtype=torch.float64)
+                w[p], w[q] = 1.0 / scale[p], sign / scale[q]
+                dirs.append(w[None])
+                names.append((PROPERTIES[p], PROPERTIES[q], sign))
+    return torch.cat(dirs), names
+
+
 def _check_feasible(spec: PeptideSpec) -> None:
     """Reject what no sequence can meet: windows outside the achievable range, and motif
     residues that already break the run limit or form a forbidden pattern."""
@@ -279,6 +299,30 @@ def _check_feasible(spec: PeptideSpec) -> None:
             length = (f"{spec.min_len}" if spec.min_len == spec.max_len else f"{spec.min_len}-{spec.max_len}")
             raise InvalidProblem(f"window {k} [{lo}, {hi}]{u} cannot be met: a peptide of length {length} "
                                  f"with the allowed residues has {NAMES[k]} in [{vmin:.2f}, {vmax:.2f}]{u}")
+    # two windows that each can be met but not together (e.g. a heavy peptide with a small TPSA)
+    dirs, names = property_directions()
+    P = len(PROPERTIES)
+    for w, (kp, kq, _) in zip(dirs[P:], names):
+        if kp not in spec.windows or kq not in spec.windows:
+            continue
+        ends = [spec.windows[k] for k in PROPERTIES if k in (kp, kq)]
+        ws = [float(w[PROPERTIES.index(k)]) for k in PROPERTIES if k in (kp, kq)]
+        box_lo = sum(c * (lo if c > 0 else hi) for c, (lo, hi) in zip(ws, ends))
+        box_hi = sum(c * (hi if c > 0 else lo) for c, (lo, hi) in zip(ws, ends))
+        if not (math.isfinite(box_lo) or math.isfinite(box_hi)):
+            continue
+        proj = t.table.permute(1, 2, 0) @ w  # [2, 20]: each residue along w
+        vmin = vmax = float(t.base @ w)
+        for i, d in enumerate(spec.domains):
+            vals = [float(proj[0 if i == 0 else 1, idx[a]]) for a in d]
+            if i >= spec.min_len:
+                vals.append(0.0)
+            vmin += min(vals)
+            vmax += max(vals)
+        if box_hi < vmin - 1e-5 or box_lo > vmax + 1e-5:
+            wp, wq = spec.windows[kp], spec.windows[kq]
+            raise InvalidProblem(f"windows {kp} {list(wp)} and {kq} {list(wq)} cannot be met together: no peptide "
+                                 f"of the allowed lengths and residues reaches both (each alone can be met)")
     runs = sorted(spec.fixed)
     if spec.max_run is not None:
         cur = 0
@@ -302,8 +346,13 @@ class Peptide(Task):
 
     name = "peptide"
     default_model = "peptide"
-    #: design, not puzzle solving: sample (so n designs of one spec differ) on a top-k schedule
-    solver_defaults: dict[str, Any] = {"temperature": 0.7, "strategy": "topk", "steps": 16}
+    #: design, not puzzle solving: sample (so n designs of one spec differ) on a top-k schedule.
+    #: No backjumping: a window violation is localised to the few residues that push the
+    #: property the wrong way, and re-noising just those (with tabu) repairs it; undoing the
+    #: whole latest pass throws away residues that were fine and, late in a run when a pass
+    #: commits everything left, loops on whole fresh canvases (measured on specs from
+    #: ``generate(seed=1)``, not the benchmark's: 55% -> 98% valid within 64 passes)
+    solver_defaults: dict[str, Any] = {"temperature": 0.7, "strategy": "topk", "steps": 16, "backjump": False}
 
     def __init__(self, max_len: int = 64, n: int = 1, localise: int = 3, min_train_len: int = 5) -> None:
         if not 8 <= max_len <= 512:
@@ -331,17 +380,7 @@ class Peptide(Task):
         # direction that misses that interval proves the windows cannot be met together (two
         # correlated windows, e.g. weight and TPSA, that one alone would not rule out).
         P = len(PROPERTIES)
-        scale = t.table[:, 1].std(-1)  # [P]
-        dirs = [torch.eye(P, dtype=torch.float64)]
-        self._dir_names: list[tuple[str, str, float]] = []  # direction P + k: (p, q, sign of q)
-        for p in range(P):
-            for q in range(p + 1, P):
-                for sign in (1.0, -1.0):
-                    w = torch.zeros(P, dtype=torch.float64)
-                    w[p], w[q] = 1.0 / scale[p], sign / scale[q]
-                    dirs.append(w[None])
-                    self._dir_names.append((PROPERTIES[p], PROPERTIES[q], sign))
-        self._dirs = torch.cat(dirs)  # [D, P]
+        self._dirs, self._dir_names = property_directions()  # [D, P]; names of directions P..D-1
         self._ptable = tab @ self._dirs.T  # [L, V, D]
         self._pbase = self._base @ self._dirs.T  # [D]
         self._ptable32 = self._ptable.float()
@@ -706,11 +745,11 @@ class Peptide(Task):
                 if not bad_window[b, : len(PROPERTIES)].any():
                     for d, (kp, kq, sign) in enumerate(self._dir_names, start=len(PROPERTIES)):
                         if bad_window[b, d]:
-                            how = "more" if over[b, d] > 0 else "less"
-                            rel = "plus" if sign > 0 else "minus"
-                            out.append(f"the {NAMES[kp]} and {NAMES[kq]} windows cannot both be met by any "
-                                       f"completion ({NAMES[kp]} {rel} {NAMES[kq]}, scaled, is {how} than "
-                                       "the windows allow)")
+                            high = "high" if over[b, d] > 0 else "low"
+                            why = (f"every completion is too {high} in {NAMES[kp]} and {NAMES[kq]} combined"
+                                   if sign > 0 else
+                                   f"every completion has too {high} a {NAMES[kp]} for its {NAMES[kq]}")
+                            out.append(f"the {NAMES[kp]} and {NAMES[kq]} windows cannot both be met: {why}")
                 if bad_run[b]:
                     out.append(f"a run of {int(total[b][over_run[b]].max())} identical residues "
                                f"(max_run {specs[b].max_run})")

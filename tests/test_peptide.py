@@ -3,6 +3,7 @@ violations, domain narrowing, the real data, the CLI, and an ESM-2 style denoise
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -87,6 +88,7 @@ def test_patterns_parse_and_match():
     ({"length": 10, "windows": {"weight": [1, 2]}}, "unknown window 'weight'"),
     ({"length": 10, "allowed": {"12": "KR"}}, "outside the maximum length 10"),
     ({"length": 10, "label": "toxic"}, "label must be"),
+    ({"length": 20, "windows": {"mw": [3500, 3800], "tpsa": [500, 560]}}, "cannot be met together"),
 ])
 def test_bad_specs_raise_invalid_problem_naming_the_input(task, spec, message):
     with pytest.raises(InvalidProblem, match=message.replace("X?", "")):
@@ -177,6 +179,40 @@ def test_domains_narrow_padding_windows_runs_and_patterns(task):
     t3[0, :5] = V.id("W")
     d3 = task.domains(canvas2, t3)[0]
     assert d3[5].nonzero().squeeze(-1).tolist() == [V.pad_id]
+
+
+def test_domains_keep_every_residue_of_a_valid_design_and_prune_jointly_impossible_ones(task):
+    # weight and TPSA windows around RSN: each alone leaves most residues; together far fewer
+    spec = {"length": [2, 3], "windows": {"mw": [360.39, 390.39], "tpsa": [236.74, 256.74]}}
+    s = task.parse(spec)
+    feasible = [set() for _ in range(3)]
+    for n in (2, 3):
+        for seq in itertools.product(AMINO_ACIDS, repeat=n):
+            if not s.check("".join(seq)):
+                for i, a in enumerate(seq):
+                    feasible[i].add(a)
+                if n == 2:
+                    feasible[2].add("[PAD]")
+    canvas = task.encode([spec])
+    dom = task.domains(canvas, canvas.tokens)[0]
+    kept = [{task.vocab.tokens[j] for j in dom[i].nonzero().squeeze(-1).tolist()} for i in range(3)]
+    for i in range(3):
+        assert feasible[i] <= kept[i]  # sound: nothing a valid design uses is pruned
+        assert len(kept[i]) <= len(feasible[i]) + 4  # tight: per-window bounds alone keep 19 or more
+
+
+def test_a_partial_design_that_misses_two_windows_together_is_implicated(task):
+    # each window alone is still reachable after PWL; together they are not: the tryptophan is
+    # heavy for its small polar surface, and it is the residue sent back
+    spec = {"length": 6, "windows": {"mw": [577, 617], "tpsa": [251, 281]}}
+    canvas = task.encode([spec])
+    tokens = canvas.tokens.clone()
+    tokens[0, :3] = torch.tensor([task.vocab.id(a) for a in "PWL"])
+    rep = task.validate(canvas, tokens, messages=True)
+    assert not rep.ok.item()
+    assert rep.violations[0].nonzero().squeeze(-1).tolist() == [1]
+    assert rep.messages[0][0] == ("the molecular weight and TPSA windows cannot both be met: every completion "
+                                  "has too high a molecular weight for its TPSA")
 
 
 # --- data ----------------------------------------------------------------------------------
