@@ -53,10 +53,11 @@ class Scorer:
 
     def score(self, holes: list[tuple[CodeProblem, str]], fills: list[str]) -> dict[str, float]:
         n = len(holes)
-        parse = exact = strip = same_ast = 0
+        parse = exact = strip = same_ast = empty = 0
         for (p, truth), fill in zip(holes, fills):
             src = p.with_hole(fill)
-            ok = compile_error(src, p.name) is None
+            empty += not fill.strip()
+            ok = bool(fill.strip()) and compile_error(src, p.name) is None
             parse += ok
             exact += fill == truth
             strip += fill.strip() == truth.strip()
@@ -65,7 +66,8 @@ class Scorer:
                 if key not in self._orig:
                     self._orig[key] = _dump(p.with_hole(truth))
                 same_ast += _dump(src) == self._orig[key]
-        return {"parse": parse / n, "exact": exact / n, "exact_strip": strip / n, "ast": same_ast / n}
+        return {"parse": parse / n, "exact": exact / n, "exact_strip": strip / n, "ast": same_ast / n,
+                "empty": empty / n, "chars": sum(len(f) for f in fills) / n}
 
 
 def run_diffusion(task: CodeInfill, model: str, holes, batch_size: int, scorer: Scorer,
@@ -125,9 +127,9 @@ def run_ar(model, tok, holes, max_new_tokens: int, scorer: Scorer) -> dict[str, 
             "tokens_per_s": n_tokens / wall, "overhead": float("nan"), "batch": 1, "wall": wall}
 
 
-HEADER = ("| holes | method | parse rate | exact match | exact (strip) | same AST | "
-          "passes per hole: mean / median / p95 | restarts per hole | hole tokens/s | holes/s |\n"
-          "|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| holes | method | parse rate | exact match | exact (strip) | same AST | empty holes | "
+          "mean hole chars | passes per hole: mean / median / p95 | restarts per hole | hole tokens/s | holes/s |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _f(x: float, fmt: str) -> str:
@@ -138,7 +140,7 @@ def row(kind: str, name: str, m: dict[str, float]) -> str:
     passes = ("1 prefill + 1 per token" if m["passes_mean"] != m["passes_mean"] else
               f"{m['passes_mean']:.1f} / {m['passes_median']:.0f} / {m['passes_p95']:.0f}")
     return (f"| {kind} | {name} | {m['parse']:.1%} | {m['exact']:.1%} | {m['exact_strip']:.1%} | "
-            f"{m['ast']:.1%} | {passes} | {_f(m['restarts'], '.2f')} | "
+            f"{m['ast']:.1%} | {m['empty']:.1%} | {m['chars']:.1f} | {passes} | {_f(m['restarts'], '.2f')} | "
             f"{m['tokens_per_s']:.0f} (batch {m['batch']}) | {m['holes_per_s']:.2f} |")
 
 
@@ -160,22 +162,30 @@ def main() -> None:
                                                                  kind="multiline"),
     }
     gen_s = time.perf_counter() - t0
+    args.orig_chars = {kind.split(" (")[0]: statistics.mean(len(h) for _, h in holes) for kind, holes in sets.items()}
     n_modules = len({p.name for holes in sets.values() for p, _ in holes})
-    ar = None if args.no_ar else ar_model()
+    ar = None
     scorer = Scorer()
     rows, raw = [], {}
+    n_dn = sum(p.numel() for p in make_solver(task, args.model).model.parameters())
     for kind, holes in sets.items():
         for name, opts in SETTINGS.items():
             m = run_diffusion(task, args.model, holes, args.batch_size, scorer, **opts)
             raw[f"{kind} / {name}"] = m
             rows.append(row(kind, name, m))
             print(rows[-1], flush=True)
+            write_section("code", section(task, args, rows, ar, n_modules, gen_s, n_dn, done=False))
+        ar = ar or (None if args.no_ar else ar_model())  # looked up late: it may land while this runs
         if ar is not None:
             m = run_ar(*ar, holes, task.hole_tokens, scorer)
             raw[f"{kind} / AR, prefix-suffix-middle"] = m
             rows.append(row(kind, "AR baseline, prefix-suffix-middle (greedy)", m))
             print(rows[-1], flush=True)
     (RESULTS / "code.json").write_text(json.dumps(raw, indent=1))
+    print(write_section("code", section(task, args, rows, ar, n_modules, gen_s, n_dn, done=True)))
+
+
+def section(task, args, rows: list[str], ar, n_modules: int, gen_s: float, n_dn: int, done: bool) -> str:
     if ar is not None:
         cfg = ar[0].config
         n_ar = sum(p.numel() for p in ar[0].parameters())
@@ -189,10 +199,11 @@ def main() -> None:
         ar_note = ("- *AR baseline*: not run — `constrained/models/code-ar` was not trained with "
                    "fill-in-the-middle when this was measured (or `--no-ar`).")
     denoiser = json.loads((ROOT / "constrained" / "models" / "code" / "config.json").read_text())
-    n_dn = sum(p.numel() for p in make_solver(task, args.model).model.parameters())
-    text = f"""
+    orig = ", ".join(f"{k}: {v:.1f}" for k, v in args.orig_chars.items())
+    partial = "" if done else "\n**Partial: the run had not finished when this was written.**\n"
+    return f"""
 ## Code infilling (Python)
-
+{partial}
 Holes cut from **held-out modules** (whole files of the standard library and installed packages
 that the model never trained on; {n_modules} modules, split by the SHA-1 of the module path,
 `tasks/code_corpus.py`), filled by the shipped denoiser `constrained/models/code`
@@ -203,8 +214,11 @@ spans 2-3 lines. Holes needing more than the {task.hole_tokens}-token budget are
 (about 1 % of single lines and 17 % of 2-3-line spans), so multi-line holes lean short. Seeds
 {args.seed} / {args.seed + 1}.
 
-- *parse rate*: returned files that compile (`compile(..., "exec")`). With re-noising a file is
-  reported valid only when it compiles, so there the parse rate is the verified rate;
+- *parse rate*: returned files that compile (`compile(..., "exec")`) with a non-empty hole (an empty
+  hole often compiles — deleting a line — but fills nothing; *empty holes* counts them). With
+  re-noising a file is reported valid only when it passes these checks, so there the parse rate is
+  the verified rate; *mean hole chars*: length of the returned hole text (the originals:
+  {orig};
 - *exact match*: the hole's text equals the original (*strip*: ignoring surrounding whitespace);
   *same AST*: the completed file's `ast.dump` equals the original file's (equal code up to layout);
 - *passes per hole*: model forward passes until the file validated or the budget
@@ -222,7 +236,6 @@ spans 2-3 lines. Holes needing more than the {task.hole_tokens}-token budget are
 Command: `{command()}` (holes drawn in {gen_s:.0f} s).
 Machine: {machine()}; shared with other jobs while it ran, so rates are lower bounds.
 """
-    print(write_section("code", text))
 
 
 if __name__ == "__main__":

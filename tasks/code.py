@@ -226,7 +226,7 @@ class CodeInfill(Task):
     def __init__(self, hole_tokens: int = 64, prefix_tokens: int = 128, suffix_tokens: int = 48,
                  tests: str | None = None, marker: str = MARKER, diff: bool = False,
                  tokenizer: str | None = None, test_timeout: float = 10.0, memory_mb: int = 1024,
-                 lines: Any = None, span: Any = None) -> None:
+                 lines: Any = None, span: Any = None, allow_empty: bool = False) -> None:
         for key, v, lo in (("hole_tokens", hole_tokens, 1), ("prefix_tokens", prefix_tokens, 0),
                            ("suffix_tokens", suffix_tokens, 0)):
             if not isinstance(v, int) or v < lo:
@@ -237,6 +237,7 @@ class CodeInfill(Task):
         self.layout = Layout(length=hole_tokens)
         self.marker, self.diff = marker, bool(diff)
         self.lines, self.span = lines, span
+        self.allow_empty = bool(allow_empty)  # False: the hole holds at least one code token
         self.tests = _read_tests(tests) if tests not in (None, False) else None
         self.limits = SandboxLimits(wall_seconds=float(test_timeout), cpu_seconds=max(1, int(test_timeout)),
                                     memory_mb=int(memory_mb))
@@ -393,7 +394,8 @@ class CodeInfill(Task):
     # --- constraints ---------------------------------------------------------------
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
         """[B, L, V] candidates under "[PAD] only trails the hole": after a filled [PAD] only
-        [PAD]; before a filled code token anything but [PAD]. ``[MASK]`` marks an empty position."""
+        [PAD]; before a filled code token anything but [PAD]; no [PAD] first unless ``allow_empty``.
+        ``[MASK]`` marks an empty position."""
         filled = tokens != self.vocab.mask_id  # [B, L]
         pad = filled & (tokens == self.vocab.pad_id)
         code = filled & ~pad
@@ -403,6 +405,9 @@ class CodeInfill(Task):
         only_pad = torch.zeros(V, dtype=torch.bool, device=tokens.device)
         only_pad[self.vocab.pad_id] = True
         dom = canvas.domain().to(tokens.device)  # [B, L, V]
+        if not self.allow_empty:
+            dom = dom.clone()
+            dom[:, 0, self.vocab.pad_id] = False
         dom = torch.where(pad_before.unsqueeze(-1), dom & only_pad, dom)
         return torch.where(code_after.unsqueeze(-1), dom & ~only_pad, dom)
 
@@ -415,6 +420,8 @@ class CodeInfill(Task):
         for b, row in enumerate(tokens.tolist()):
             item: _Item = canvas.meta[b]
             bad, why = _pad_order(row, mask_id)
+            if not bad and row[0] == 0 and not self.allow_empty:
+                bad, why = [0], ["the hole is empty (allow_empty=False)"]
             good = False
             if bad:
                 viol[b, bad] = True

@@ -107,6 +107,17 @@ def test_domains_keep_pad_trailing(task):
     assert dom[7:, pad].all() and dom[7:].sum(-1).eq(1).all()  # after a [PAD]: only [PAD]
 
 
+def test_empty_hole_is_refused_unless_allowed(task):
+    src = "x = 1\n<FILL>\ny = 2\n"
+    empty = torch.zeros(1, task.hole_tokens, dtype=torch.long)
+    c = task.encode([src])
+    rep = task.validate(c, empty, messages=True)
+    assert rep.ok.tolist() == [False] and rep.violations[0, 0] and "empty" in rep.messages[0][0]
+    assert not task.domains(c, torch.full_like(empty, task.vocab.mask_id))[0, 0, task.vocab.pad_id]
+    lax = load_task("code-infill", allow_empty=True)
+    assert lax.validate(lax.encode([src]), empty).ok.tolist() == [True]
+
+
 def test_partial_canvas_is_not_ok_and_blames_nothing(task):
     c = task.encode([SRC])
     tok = hole_tokens(task, "return a + b")
