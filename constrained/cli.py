@@ -25,6 +25,8 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-validator", action="store_true", help="no validator-driven re-noising")
     g.add_argument("--no-tabu", action="store_true")
     g.add_argument("--no-restarts", action="store_true")
+    g.add_argument("--backjump", action=argparse.BooleanOptionalAction, default=None,
+                   help="undo the latest pass holding an implicated token and all after it (default: the task's)")
     g.add_argument("--confidence-renoise", type=float, default=None,
                    help="re-noise committed tokens whose probability falls below this")
     g.add_argument("--seed", type=int, default=None)
@@ -47,6 +49,8 @@ def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
         opts["tabu"] = 0
     if a.no_restarts:
         opts["restarts"] = False
+    if a.backjump is not None:
+        opts["backjump"] = a.backjump
     return opts
 
 

@@ -288,3 +288,13 @@ def test_esm_masked_lm_loads_through_load_denoiser(task, tmp_path):
     assert len(res[0].solution) >= 1
     if res[0].valid:
         assert res[0].solution[1:3] == "KK"
+
+
+def test_backjump_flag_overrides_the_task_default():
+    from constrained.cli import _solver_options, build_parser
+
+    parse = build_parser().parse_args
+    assert _solver_options(parse(["solve", "peptide", "{}", "--backjump"]))["backjump"] is True
+    assert _solver_options(parse(["solve", "peptide", "{}", "--no-backjump"]))["backjump"] is False
+    assert "backjump" not in _solver_options(parse(["solve", "peptide", "{}"]))  # the task's default: off
+    assert load_task("peptide").solver_defaults["backjump"] is False
