@@ -167,9 +167,11 @@ class GraphColoring(Task):
 
     name = "graph-coloring"
     default_model = "graph-coloring"
-    #: a canvas fills about one node a pass (forced nodes more), so one descent of a 50-node graph
-    #: takes ~30 passes; 256 leave room for backjumps and restarts (solved graphs stop early)
-    solver_defaults: dict[str, Any] = {"max_passes": 256}
+    #: threshold 1.0: each pass commits every forced node (one colour left) and one free choice, the
+    #: model's most confident; confident choices committed together can clash on an edge, and undoing
+    #: them together trapped the backjumping on small graphs. A 50-node graph then takes ~30 passes
+    #: per descent; 256 leave room for backjumps and restarts (solved graphs stop early)
+    solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
 
     def __init__(
         self,
