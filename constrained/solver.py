@@ -218,7 +218,9 @@ class Solver:
             if cfg.validator_renoise:
                 renoise_val = validator_positions(rep.violations, ca, fa, solved, dead, sub.item_peers())
             if cfg.validator_renoise and cfg.backjump:
-                renoise_val, tabu[act] = backjump(renoise_val, la, ca, fa, xa, tabu[act] if cfg.tabu else None)
+                renoise_val, bars = backjump(renoise_val, la, ca, fa, xa, tabu[act] if cfg.tabu else None)
+                if bars is not None:
+                    tabu[act] = bars
             elif cfg.tabu:
                 tabu[act] = update_tabu(tabu[act], xa, renoise_val, cfg.tabu)
             back = renoise_conf | renoise_val

@@ -88,3 +88,9 @@ def test_model_of_another_vocabulary_is_refused(sudoku_task, tmp_path):
     with pytest.raises(ModelMismatch, match="vocabulary"):
         solve("sudoku", EASY, model=tmp_path / "other")
     assert Layout(length=3).length == 3
+
+
+def test_backjumping_without_tabu_runs(sudoku_task):
+    # tabu=0 turns the bars off; backjumping alone must still undo passes and solve
+    r = _solver(sudoku_task, max_passes=64, tabu=0, backjump=True).run(sudoku_task.encode([EASY]))[0]
+    assert r.valid and r.solution == EASY_SOLUTION
