@@ -218,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                            Sampler("topk", steps=s)) for s in steps]
     rows = thr_rows + topk_rows
     # the fastest diffusion setting whose quality is at least the AR baseline's
-    equal = [r for r in rows if r.accuracy >= ar_row.accuracy]
+    # equal quality: as accurate as AR, and neither less fluent (gen. perplexity) nor more repetitive
+    equal = [r for r in rows if r.accuracy >= ar_row.accuracy and r.gen_ppl <= 1.1 * ar_row.gen_ppl
+             and r.repeats <= ar_row.repeats + 0.05]
     best_equal = max(equal, key=lambda r: r.tokens_per_s) if equal else None
     best_acc = max(rows, key=lambda r: r.accuracy)
     over20 = [r for r in rows if r.tokens_per_pass >= 20]
@@ -293,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                        f"on this CPU: {'met' if ratio >= 2 else 'NOT met'}.")
     else:
         verdict.append("- **diffusion vs AR at equal quality: not reached** — no diffusion setting matches "
-                       f"the AR baseline's accuracy ({ar_row.accuracy:.1%}); the most accurate, "
+                       f"the AR baseline's accuracy ({ar_row.accuracy:.1%}), gen. perplexity "
+                       f"({ar_row.gen_ppl:.1f}) and repetition ({ar_row.repeats:.1%}) together; the most accurate, "
                        f"{best_acc.name}, gets {best_acc.accuracy:.1%} at "
                        f"{best_acc.tokens_per_s / ar_row.tokens_per_s:.2f}x AR's "
                        "tokens/s. Target >= 2x at equal quality: NOT met.")
