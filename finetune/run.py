@@ -28,7 +28,9 @@ from .training import machine_description, training_arguments
 
 
 def evaluate(task: Task, model, noise, problems: list, **options: Any) -> dict[str, float]:
-    """Verified solve rate and passes on ``problems``: model only and with every mechanism on."""
+    """Verified solve rate and passes on ``problems``: model only and with every mechanism on,
+    under the task's own solver defaults (as ``make_solver`` applies them; ``options`` win)."""
+    options = {**task.solver_defaults, **options}
     out: dict[str, float] = {}
     was_training = model.training
     for name, opts in (("model_only", {"model_only": True}), ("full", {})):

@@ -333,3 +333,19 @@ def test_shipped_sudoku_x_adapter_loads_onto_the_shipped_sudoku_model():
     model, noise = load_denoiser(task)  # a changed Sudoku model would fail here: retrain the adapter
     base, _ = load_denoiser(task, MODELS_DIR / "sudoku")
     assert not torch.allclose(_canvas_logits(model, task), _canvas_logits(base, task), atol=1e-6)
+
+
+def test_training_evaluation_uses_the_task_solver_defaults():
+    from types import MappingProxyType
+
+    from conftest import EASY
+    from constrained.engine import make_noise
+    from constrained.finetune.run import evaluate
+
+    task = load_task("sudoku")
+    task.solver_defaults = MappingProxyType({"max_passes": 2})  # this instance only
+    model = tiny_model(task)
+    scores = evaluate(task, model, make_noise("mask", task.vocab.mask_id), [EASY, EASY])
+    assert scores["full_mean_passes"] <= 2 and scores["model_only_mean_passes"] <= 2
+    scores = evaluate(task, model, make_noise("mask", task.vocab.mask_id), [EASY], max_passes=3)
+    assert scores["full_mean_passes"] <= 3  # explicit options win
