@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import sys
 import threading
@@ -177,6 +178,18 @@ def plot(path: Path, fn: Callable) -> None:
     plt.close(fig)
 
 
+def heldout_note(block: Path, ar: Path) -> str:
+    """The two models' held-out losses from their training logs: what the quality columns rest on."""
+    def loss(folder: Path) -> float:
+        log = json.loads((folder / "training_log.json").read_text())
+        summary = log.get("summary", log) if isinstance(log, dict) else {}
+        return float(summary.get("heldout_loss", float("nan")))
+
+    lb, la = loss(block), loss(ar)
+    return (f"Held-out loss per token (the models' training logs): block diffusion {lb:.3f} (MDLM bound), "
+            f"AR {la:.3f} (NLL). The quality columns below can only be as good as these models.")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--block", default=str(MODELS / "code-block-diffusion"))
@@ -335,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         "Greedy decoding everywhere; fixed-length outputs ([EOS] does not stop decoding here) so every row "
         "produces the same number of tokens. *passes / item* counts canvas passes plus causal prefill/commit "
         "passes; AR's counts one per token.",
+        "",
+        heldout_note(Path(a.block), Path(a.ar)),
         "",
         "### Verdict against the targets",
         "",
