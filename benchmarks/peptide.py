@@ -188,7 +188,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--model", default="default")
-    ap.add_argument("--max-passes", type=int, default=64)
+    ap.add_argument("--max-passes", type=int, default=None, help="default: the task's (Peptide.solver_defaults)")
     ap.add_argument("--budget", type=int, default=5000, help="rejection sampling tries per spec")
     ap.add_argument("--div-specs", type=int, default=20, help="specs designed several times for diversity")
     ap.add_argument("--div-designs", type=int, default=5)
@@ -196,6 +196,8 @@ def main() -> None:
     a = ap.parse_args()
 
     task: Peptide = load_task("peptide")
+    if a.max_passes is None:
+        a.max_passes = int(task.solver_defaults.get("max_passes", 64))
     pairs = specs(task, a.n, a.seed)
     problems = [s for s, _ in pairs]
     settings = {k: v for k, v in SETTINGS.items() if not a.quick or k in ("model only", "+ both (default)")}
