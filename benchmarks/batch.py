@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from common import DATA, RESULTS, command, machine, write_section  # noqa: E402
+from common import RESULTS, cached_pairs, command, machine, write_section  # noqa: E402
 
 BASE_N, BASE_SEED, GRADE = 500, 2026, "medium"
 
@@ -37,18 +37,6 @@ BASE_N, BASE_SEED, GRADE = 500, 2026, "medium"
 # ---------------------------------------------------------------------------------------
 # puzzles
 # ---------------------------------------------------------------------------------------
-def base_pairs() -> list[tuple[str, str]]:
-    path = DATA / f"sudoku-{GRADE}-{BASE_N}-seed{BASE_SEED}.txt"
-    if path.exists():
-        return [tuple(line.split(",")) for line in path.read_text().split()]  # type: ignore[misc]
-    from constrained import load_task
-
-    pairs = load_task("sudoku").generate(BASE_N, seed=BASE_SEED, grade=GRADE, progress=True)
-    DATA.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(f"{p},{s}" for p, s in pairs) + "\n")
-    return pairs
-
-
 def transform(p: str, s: str, rng: np.random.Generator) -> tuple[str, str]:
     """One random symmetry of the Sudoku group applied to a puzzle and its solution."""
     rows = np.concatenate([b * 3 + rng.permutation(3) for b in rng.permutation(3)])
@@ -65,7 +53,7 @@ def transform(p: str, s: str, rng: np.random.Generator) -> tuple[str, str]:
 
 
 def write_input(path: Path, n: int, seed: int = 0) -> Path:
-    base, rng = base_pairs(), np.random.default_rng(seed)
+    base, rng = cached_pairs("sudoku", BASE_N, GRADE, BASE_SEED), np.random.default_rng(seed)
     with path.open("w") as f:
         for i in range(n):
             p, s = transform(*base[i % len(base)], rng)

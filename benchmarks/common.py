@@ -15,6 +15,27 @@ RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT / "benchmarks" / "data"
 
 
+def cached_pairs(task_name: str, n: int, grade: str, seed: int) -> list[tuple[str, str]]:
+    """(problem, solution) pairs from ``task.generate(n, seed, grade)``, kept in
+    benchmarks/data/TASK-GRADE-N-seedSEED.txt; a larger saved set of the same seed serves its prefix
+    (the generator draws puzzles in order from one stream)."""
+    path = DATA / f"{task_name}-{grade}-{n}-seed{seed}.txt"
+    if not path.exists():
+        for bigger in sorted(DATA.glob(f"{task_name}-{grade}-*-seed{seed}.txt")):
+            size = bigger.stem.split("-")[-2]
+            if size.isdigit() and int(size) >= n:
+                path = bigger
+                break
+    if path.exists():
+        return [tuple(line.split(",")) for line in path.read_text().split()][:n]  # type: ignore[misc]
+    from constrained import load_task
+
+    pairs = load_task(task_name).generate(n, seed=seed, grade=grade, progress=True)
+    DATA.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(f"{p},{s}" for p, s in pairs) + "\n")
+    return pairs
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

@@ -26,24 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, ROOT, command, machine, write_section  # noqa: E402
+from common import ROOT, cached_pairs, command, machine, write_section  # noqa: E402
 
-from constrained import load_task, make_solver, solve_with  # noqa: E402
+from constrained import make_solver, solve_with  # noqa: E402
 
 MODELS = ROOT / "constrained" / "models"
-
-
-def puzzles(task_name: str, n: int, grade: str, seed: int) -> list[str]:
-    path = DATA / f"{task_name}-{grade}-{n}-seed{seed}.txt"
-    if not path.exists():
-        bigger = sorted(DATA.glob(f"{task_name}-{grade}-*-seed{seed}.txt"))
-        for b in bigger:
-            if int(b.stem.split("-")[-2]) >= n:
-                return [line.split(",")[0] for line in b.read_text().split()][:n]
-        pairs = load_task(task_name).generate(n, seed=seed, grade=grade, progress=True)
-        DATA.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(f"{p},{s}" for p, s in pairs) + "\n")
-    return [line.split(",")[0] for line in path.read_text().split()][:n]
 
 
 def solve_rate(task: str, model: str | Path, probs: list[str], **options) -> dict[str, float]:
@@ -93,7 +80,7 @@ def main() -> None:
                       f"Machine: {machine()}", ""]
 
     # 1. base vs base + LoRA on Sudoku-X
-    probs = puzzles("sudoku-x", a.n, a.grade, seed=777)
+    probs = [p for p, _ in cached_pairs("sudoku-x", a.n, a.grade, seed=777)]
     cache = ROOT / "runs" / "finetune-bench-cache.json"  # solves per (weights, puzzles, setting), reused
     cached = json.loads(cache.read_text()) if cache.exists() else {}
     rows = {}
@@ -164,8 +151,7 @@ def main() -> None:
 
     # 4. reward mode on the hardest grade
     if a.reward_run:
-        path = DATA / "sudoku-expert-1000-seed12345.txt"
-        rp = [line.split(",")[0] for line in path.read_text().split()][: a.reward_n]
+        rp = [p for p, _ in cached_pairs("sudoku", a.reward_n, "expert", 12345)]
         before = solve_rate("sudoku", a.reward_base, rp, model_only=True)
         out += [f"### Reward mode: model-only solve rate on the hardest grade ({a.reward_n} held-out expert "
                 "Sudoku puzzles, benchmarks/data/sudoku-expert-1000-seed12345.txt)", "",

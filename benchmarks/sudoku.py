@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, command, machine, percentile, write_section  # noqa: E402
+from common import cached_pairs, command, machine, percentile, write_section  # noqa: E402
 
-from constrained import load_task, make_solver, solve_with  # noqa: E402
+from constrained import make_solver, solve_with  # noqa: E402
 
 SETTINGS = {
     "model only": {"model_only": True},
@@ -30,16 +30,6 @@ SETTINGS = {
     "+ both (default)": {},
     "+ both, 256-pass budget": {"max_passes": 256},
 }
-
-
-def puzzles(n: int, grade: str, seed: int) -> list[tuple[str, str]]:
-    path = DATA / f"sudoku-{grade}-{n}-seed{seed}.txt"
-    if path.exists():
-        return [tuple(line.split(",")) for line in path.read_text().split()]  # type: ignore[misc]
-    pairs = load_task("sudoku").generate(n, seed=seed, grade=grade, progress=True)
-    DATA.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(f"{p},{s}" for p, s in pairs) + "\n")
-    return pairs
 
 
 def run(model: str, probs: list[str], batch_size: int, **options) -> dict[str, float]:
@@ -79,7 +69,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="only model-only and the default setting")
     a = ap.parse_args()
 
-    pairs = puzzles(a.n, a.grade, a.seed)
+    pairs = cached_pairs("sudoku", a.n, a.grade, a.seed)
     probs = [p for p, _ in pairs]
     clues = [81 - p.count(".") for p in probs]
     lines = [
