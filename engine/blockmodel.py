@@ -14,6 +14,13 @@ noise, so it has exactly the architecture and size of the autoregressive baselin
 
 Training (``diffusion_loss``) follows the same masks: a causal prompt of random length,
 then one noisy block that attends to the prompt and bidirectionally to itself.
+
+``shift=True`` (the config's switch; Dream's adaptation of an autoregressive model): the
+logits of canvas position j come from the hidden state of position j - 1, as in the
+autoregressive model the weights may start from (``lm_train --init-from-ar``). The last
+committed token then joins every canvas pass as its first position (it is held back from
+the cache, "pending", and written causally when the next tokens are committed), so the
+canvas's first token is predicted from it and the cached keys/values stay exactly causal.
 """
 
 from __future__ import annotations
@@ -34,9 +41,11 @@ class BlockDiffusionConfig(LlamaConfig):
     model_type = "constrained-block-diffusion"
 
     def __init__(self, canvas_length: int = 256, noise: str = "mask", mask_token_id: int = 1,
-                 non_content_ids: list[int] | None = None, **kwargs: Any) -> None:
+                 non_content_ids: list[int] | None = None, shift: bool = False, **kwargs: Any) -> None:
         self.canvas_length = canvas_length
         self.noise = noise
+        #: logits of canvas position j from the hidden state of j - 1 (see the module's docstring)
+        self.shift = bool(shift)
         self.mask_token_id = mask_token_id
         #: context-only token ids (separators, sentinels) a canvas never holds, besides [PAD] and [MASK]
         self.non_content_ids = list(non_content_ids or [])
@@ -46,7 +55,7 @@ class BlockDiffusionConfig(LlamaConfig):
 def config_fingerprint(config: Any) -> str:
     """A short hash of what makes two models' caches interchangeable (shapes, vocab, rope)."""
     keys = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-            "num_key_value_heads", "head_dim", "intermediate_size", "rope_parameters", "canvas_length")
+            "num_key_value_heads", "head_dim", "intermediate_size", "rope_parameters", "canvas_length", "shift")
     d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     blob = json.dumps({k: d.get(k) for k in keys}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
@@ -78,16 +87,19 @@ class ModelCache:
     """A ``DynamicCache`` tagged with the model that wrote it and how many tokens it holds.
 
     ``cache`` is the transformers cache object itself (usable with any transformers code).
+    ``pending`` ([B, 1], shifted models only) is the last committed token, not yet in ``cache``.
     """
 
     def __init__(self, cache: DynamicCache, owner: str, batch: int) -> None:
         self.cache = cache
         self.owner = owner
         self.batch = batch
+        self.pending: torch.Tensor | None = None
 
     @property
     def length(self) -> int:
-        return self.cache.get_seq_length()
+        """Tokens committed so far (the pending one included)."""
+        return self.cache.get_seq_length() + (0 if self.pending is None else self.pending.shape[1])
 
 
 class _ReadThrough:
@@ -152,12 +164,24 @@ class BlockDiffusionLM(LlamaForCausalLM):
     def _positions(self, start: int, n: int) -> torch.Tensor:
         return position_ids(start, n, self.max_context, self.device)
 
+    @property
+    def shifted(self) -> bool:
+        return bool(getattr(self.config, "shift", False))
+
     @torch.no_grad()
     def prefill(self, tokens: torch.Tensor, cache: ModelCache) -> None:
-        """Run ``tokens`` [B, T] causally; append their keys/values to ``cache`` (prompt, finished block)."""
+        """Run ``tokens`` [B, T] causally; append their keys/values to ``cache`` (prompt, finished block).
+
+        Shifted models hold the last token back (``cache.pending``): it joins the next canvas pass."""
         self.check_cache(cache)
         check_cache_batch(tokens, cache)
-        pos = self._positions(cache.length, tokens.shape[1])
+        if self.shifted:
+            if cache.pending is not None:
+                tokens = torch.cat([cache.pending, tokens], 1)
+            cache.pending, tokens = tokens[:, -1:], tokens[:, :-1]
+            if tokens.shape[1] == 0:
+                return
+        pos = self._positions(cache.cache.get_seq_length(), tokens.shape[1])
         self.model(input_ids=tokens, position_ids=pos, past_key_values=cache.cache, use_cache=True)
 
     commit = prefill
@@ -172,24 +196,35 @@ class BlockDiffusionLM(LlamaForCausalLM):
         """canvas [B, K] -> logits [B, K, V]; the canvas attends to every cached token and to itself."""
         self.check_cache(cache)
         self._check_canvas(canvas)
-        start = cache.length
-        pos = self._positions(start, canvas.shape[1])
         K = canvas.shape[1]
-        mask = torch.ones(1, 1, K, start + K, dtype=torch.bool, device=self.device)
+        lead = 0
+        if self.shifted:
+            if cache.pending is None:
+                raise InvalidProblem("this model predicts each token from the one before it: prefill a prompt "
+                                     "of at least one token before the first canvas")
+            canvas, lead = torch.cat([cache.pending, canvas], 1), 1
+        start = cache.cache.get_seq_length()
+        n = canvas.shape[1]
+        pos = self._positions(start, n)
+        mask = torch.ones(1, 1, n, start + n, dtype=torch.bool, device=self.device)
         out = self.model(input_ids=canvas, position_ids=pos, attention_mask=mask,
                          past_key_values=_ReadThrough(cache.cache), use_cache=False)
-        return self.lm_head(out.last_hidden_state)
+        return self.lm_head(out.last_hidden_state[:, :K] if lead else out.last_hidden_state)
 
     @torch.no_grad()
     def full_logits(self, prefix: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
         """No cache: recompute ``prefix`` [B, T] (causal) with ``canvas`` [B, K] -> logits [B, K, V]."""
         self._check_canvas(canvas)
         T, K = prefix.shape[1], canvas.shape[1]
+        lead = 1 if self.shifted else 0
+        if lead and T < 1:
+            raise InvalidProblem("this model predicts each token from the one before it: give a prefix of at "
+                                 "least one token")
         pos = self._positions(0, T + K)
-        mask = block_mask(T, K, device=self.device)
+        mask = block_mask(T - lead, K + lead, device=self.device)
         out = self.model(input_ids=torch.cat([prefix, canvas], 1), position_ids=pos, attention_mask=mask,
                          use_cache=False)
-        return self.lm_head(out.last_hidden_state[:, T:])
+        return self.lm_head(out.last_hidden_state[:, T - lead : T - lead + K])
 
     # --- training -------------------------------------------------------------------------
     def diffusion_loss(self, x0: torch.Tensor, prompt_len: int, noise: NoiseProcess,
@@ -211,10 +246,13 @@ class BlockDiffusionLM(LlamaForCausalLM):
             u = (t[:1] - noise.eps) / (1 - noise.eps)
             t = noise.eps + (1 - noise.eps) * ((u + torch.arange(B, device=x0.device) / B) % 1.0)
         xt, corrupted = noise.corrupt(block, t, fixed, domain, generator)
-        mask = block_mask(prompt_len, K, device=x0.device)
+        lead = 1 if self.shifted else 0  # shifted: the prompt's last token joins the block (see canvas_logits)
+        if lead and prompt_len < 1:
+            raise ConfigError("a shifted model trains with prompts of at least one token")
+        mask = block_mask(prompt_len - lead, K + lead, device=x0.device)
         out = self.model(input_ids=torch.cat([x0[:, :prompt_len], xt], 1), attention_mask=mask,
                          position_ids=torch.arange(S, device=x0.device).unsqueeze(0), use_cache=False)
-        logits = self.lm_head(out.last_hidden_state[:, prompt_len:])
+        logits = self.lm_head(out.last_hidden_state[:, prompt_len - lead : prompt_len - lead + K])
         return noise.loss(logits, block, corrupted, t, fixed)
 
 

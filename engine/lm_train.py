@@ -63,6 +63,7 @@ class LMTrainConfig:
     seed: int = 0
     fim_rate: float = 0.5  # AR only: share of windows in prefix-suffix-middle order
     stratified_t: bool = False  # block only: low-discrepancy noise levels across the batch (MDLM)
+    shift: bool = False  # block only: canvas logits from the previous position (AR-to-diffusion, Dream)
     max_chars: int = 8_000_000  # training text read from the corpus
 
     def __post_init__(self) -> None:
@@ -87,7 +88,7 @@ def build_models_config(cfg: LMTrainConfig, tok):
     bc = block_config(tok.get_vocab_size(), cfg.canvas_length, cfg.noise, hidden_size=cfg.hidden_size,
                       num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
                       intermediate_size=cfg.intermediate_size, eos_token_id=tok.token_to_id(EOS),
-                      non_content_ids=[i for i in special_ids(tok) if i > 1])
+                      non_content_ids=[i for i in special_ids(tok) if i > 1], shift=cfg.shift)
     ac = ar_config_like(bc)
     ac.train_length = cfg.prompt_max + cfg.canvas_length  # the longest sequence it was trained on
     ac.fim_rate = cfg.fim_rate
@@ -103,14 +104,40 @@ def fim_ids(tok) -> tuple[int, int, int, int]:
     return ids  # type: ignore[return-value]
 
 
-def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, init: str | None = None) -> dict:
-    """Train from scratch, or continue the model saved at ``init`` (its tokenizer too)."""
+def ar_weights_into_block(model: BlockDiffusionLM, ar_dir: str | Path) -> None:
+    """Start a block-diffusion model from the autoregressive model saved in ``ar_dir`` (the same
+    architecture: every weight is copied; with ``shift`` the AR's next-token head keeps its meaning)."""
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    ar_dir = Path(ar_dir)
+    if not (ar_dir / "config.json").exists():
+        raise ConfigError(f"--init-from-ar {ar_dir}: no config.json there")
+    ac = AutoConfig.from_pretrained(ar_dir)
+    keys = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+            "intermediate_size")
+    diff = [f"{k} {getattr(ac, k, None)} vs {getattr(model.config, k)}" for k in keys
+            if getattr(ac, k, None) != getattr(model.config, k)]
+    if ac.model_type != "llama" or diff:
+        raise ConfigError(f"--init-from-ar {ar_dir}: not a Llama model of the block model's architecture "
+                          f"({ac.model_type}; " + (", ".join(diff) or "same shapes") + ")")
+    ar = LlamaForCausalLM.from_pretrained(ar_dir, use_safetensors=True)
+    model.load_state_dict(ar.state_dict(), strict=True)
+
+
+def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, init: str | None = None,
+          init_from_ar: str | None = None) -> dict:
+    """Train from scratch, continue the model saved at ``init`` (its tokenizer too), or (block models)
+    start from the weights of the autoregressive model saved at ``init_from_ar``."""
     from transformers import LlamaForCausalLM
 
+    if init and init_from_ar:
+        raise ConfigError("give --init (continue a block model) or --init-from-ar, not both")
+    if init_from_ar and cfg.kind != "block":
+        raise ConfigError("--init-from-ar starts a block-diffusion model (--kind block) from an AR model")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = load_corpus(cfg.max_chars)
-    tok = load_tokenizer(tokenizer or init)
+    tok = load_tokenizer(tokenizer or init or init_from_ar)
     tok.save(str(out / "tokenizer.json"))
     train_ids = encode_texts(tok, corpus.train)
     held_ids = encode_texts(tok, corpus.heldout)
@@ -129,6 +156,8 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
             prev_cmds = ps.get("commands", [])
     else:
         model = cls(bc if cfg.kind == "block" else ac)
+        if init_from_ar:
+            ar_weights_into_block(model, init_from_ar)
     model.train()
     noise = make_noise(cfg.noise, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01, betas=(0.9, 0.95))
@@ -167,7 +196,8 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
     held_fim = heldout_loss(model, cfg, held_ids, noise, fim=fim) if fim is not None else None
     model.save_pretrained(out, safe_serialization=True)
     summary = {"config": asdict(cfg), "steps_done": step + 1, "steps_total": prev_steps + step + 1,
-               "init": init, "wall_seconds": round(wall, 1), "wall_total": round(prev_wall + wall, 1),
+               "init": init, "init_from_ar": init_from_ar, "wall_seconds": round(wall, 1),
+               "wall_total": round(prev_wall + wall, 1),
                "commands": prev_cmds + ["python -m constrained.engine.lm_train " + " ".join(sys.argv[1:])],
                "heldout_loss": held, "heldout_fim_loss": held_fim, "vocab_size": V,
                "train_tokens": int(train_ids.numel()),
@@ -250,6 +280,9 @@ def _card(out: Path, cfg: LMTrainConfig, s: dict, model) -> None:
         "byte-level BPE tokenizer (`tokenizer.json`, a copy of `constrained/models/code/tokenizer.json`)",
         f"- {s['steps_total']} steps"
         + (f" ({s['steps_done']} in the last run, continuing `{s['init']}`)" if s["init"] else "")
+        + (f", starting from the weights of the autoregressive model `{s['init_from_ar']}`"
+           + (" (logits shifted one position, as that model's next-token head: Dream's adaptation)"
+              if cfg.shift else "") if s.get("init_from_ar") else "")
         + f" of {cfg.batch_size} windows of up to {cfg.prompt_max}+{cfg.canvas_length} tokens (the same "
         f"windows, seed {cfg.seed}, for both models: equal training-batch budget), AdamW lr "
         f"{cfg.learning_rate}, {cfg.warmup} warm-up steps, cosine to zero",
@@ -321,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--tokenizer", default=None, help="reuse this tokenizer.json (or a folder holding one)")
     p.add_argument("--init", default=None, help="continue training the model saved in this folder")
+    p.add_argument("--init-from-ar", default=None,
+                   help="block models: start from the weights of the AR model saved in this folder "
+                        "(same architecture; use with --shift)")
     p.add_argument("--card-only", action="store_true", help="only rewrite the model card of --out")
     for f in LMTrainConfig.__dataclass_fields__.values():
         if f.name == "kind":
@@ -335,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.card_only:
             write_card(a.out)
             return 0
-        print(json.dumps(train(LMTrainConfig(**kw), a.out, a.tokenizer, a.init), indent=1))
+        print(json.dumps(train(LMTrainConfig(**kw), a.out, a.tokenizer, a.init, a.init_from_ar), indent=1))
     except ConfigError as e:
         print(f"lm_train: error: {e}", file=sys.stderr)
         return 2

@@ -275,3 +275,89 @@ def test_bans_are_sparse_and_a_position_with_every_value_barred_gets_them_back()
     assert [t.tolist() for t in ban] == [[0, 0], [0, 2], [5, 7]]
     ban = _add_bans(ban, torch.tensor([[False, False, True]]), torch.tensor([[5, 6, 8]]), n_content=2)
     assert [t.tolist() for t in ban] == [[0], [0], [5]]  # position 2 had both its values barred: reset
+
+
+def tiny_shifted_model(seed: int = 0) -> BlockDiffusionLM:
+    torch.manual_seed(seed)
+    cfg = block_config(V, K, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                       max_position_embeddings=96, shift=True)
+    return BlockDiffusionLM(cfg).eval()
+
+
+def test_shifted_model_holds_the_last_token_back_and_matches_recomputing(prompt):
+    m = tiny_shifted_model()
+    cache = m.new_cache(3)
+    m.prefill(prompt, cache)
+    assert cache.length == prompt.shape[1] and cache.cache.get_seq_length() == prompt.shape[1] - 1
+    assert torch.equal(cache.pending, prompt[:, -1:])
+    block = torch.randint(3, V, (3, K), generator=torch.Generator().manual_seed(2))
+    canvas = torch.randint(3, V, (3, K), generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(m.canvas_logits(canvas, cache), m.full_logits(prompt, canvas), atol=1e-5)
+    m.commit(block, cache)
+    assert cache.length == prompt.shape[1] + K and torch.equal(cache.pending, block[:, -1:])
+    full = m.full_logits(torch.cat([prompt, block], 1), canvas)
+    assert torch.allclose(m.canvas_logits(canvas, cache), full, atol=1e-5)
+    # the cache holds exactly the causal keys/values of everything but the pending token
+    ref = m.new_cache(3)
+    m.model(input_ids=torch.cat([prompt, block], 1)[:, :-1], past_key_values=ref.cache, use_cache=True)
+    assert torch.allclose(cache.cache.layers[0].keys, ref.cache.layers[0].keys, atol=1e-5)
+
+
+def test_shifted_model_predicts_each_canvas_token_from_the_position_before(prompt):
+    """The logits of canvas position 0 are read at the last prompt token: changing that token moves them
+    even when it is the only thing that changes, and the training loss reads the same positions."""
+    m = tiny_shifted_model()
+    canvas = torch.full((3, K), m.mask_id)
+    a = m.full_logits(prompt, canvas)
+    other = prompt.clone()
+    other[:, -1] = (other[:, -1] + 1 - 3) % (V - 3) + 3
+    assert not torch.allclose(a[:, 0], m.full_logits(other, canvas)[:, 0])
+    x0 = torch.cat([prompt, torch.randint(3, V, (3, K))], 1)
+    loss = m.diffusion_loss(x0, prompt.shape[1], MaskNoise(1), torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss) and loss > 0
+    with pytest.raises(InvalidProblem, match="prefill a prompt"):
+        m.canvas_logits(canvas, m.new_cache(3))
+
+
+@pytest.mark.parametrize("noise", [MaskNoise(1), UniformNoise(1)], ids=["mask", "uniform"])
+def test_shifted_model_decodes_the_same_with_and_without_the_cache(prompt, noise):
+    m = tiny_shifted_model()
+    cfg = dict(max_new_tokens=3 * K, sampler=Sampler(threshold=0.05), stop_at_eos=False)
+    a, sa = generate_blocks(m, prompt, noise, BlockConfig(**cfg))
+    b, _ = generate_blocks(m, prompt, noise, BlockConfig(use_cache=False, **cfg))
+    assert torch.equal(a, b) and sa.blocks == 3
+
+
+def test_shift_is_part_of_the_cache_fingerprint(prompt):
+    cache = tiny_block_model().new_cache(3)
+    with pytest.raises(ModelMismatch, match="another model"):
+        tiny_shifted_model().prefill(prompt, cache)
+
+
+def test_block_model_starts_from_the_ar_weights(tmp_path):
+    from constrained.engine.lm_train import ar_weights_into_block
+    from transformers import LlamaForCausalLM
+
+    m = tiny_shifted_model()
+    ar = LlamaForCausalLM(ar_config_like(m.config)).eval()
+    ar.save_pretrained(tmp_path / "ar", safe_serialization=True)
+    ar_weights_into_block(m, tmp_path / "ar")
+    for (k, v), (k2, v2) in zip(m.state_dict().items(), ar.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+    small = ar_config_like(block_config(V, K, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                        intermediate_size=32, max_position_embeddings=96))
+    LlamaForCausalLM(small).save_pretrained(tmp_path / "small", safe_serialization=True)
+    with pytest.raises(ConfigError, match="hidden_size 16 vs 32"):
+        ar_weights_into_block(m, tmp_path / "small")
+    with pytest.raises(ConfigError, match="no config.json"):
+        ar_weights_into_block(m, tmp_path / "nowhere")
+
+
+def test_lm_train_refuses_conflicting_starts(tmp_path):
+    from constrained.engine.lm_train import LMTrainConfig, main, train
+
+    with pytest.raises(ConfigError, match="not both"):
+        train(LMTrainConfig(kind="block"), tmp_path, init="a", init_from_ar="b")
+    with pytest.raises(ConfigError, match="--kind block"):
+        train(LMTrainConfig(kind="ar"), tmp_path, init_from_ar="b")
+    assert main(["--kind", "ar", "--out", str(tmp_path), "--init-from-ar", "b"]) == 2
