@@ -25,6 +25,11 @@ class Sampler:
     floor      with ``threshold`` / ``margin``: also commit at least ceil(remaining / passes left) of
                the ``steps`` schedule, so a canvas is filled within ``steps`` passes even when the
                model is unsure (the validator then re-noises what is wrong).
+    defer_token  a token id (e.g. the ``[PAD]`` that ends a variable-length canvas) committed only
+               where it starts a run of uncommitted positions that follows committed ones (or the
+               canvas's start) and every position of that run before it is predicted as this token too:
+               the end of the content is decided when the content reaches it, never by a confident
+               guess far to the right (``None``: no deferral).
     """
 
     strategy: str = "threshold"
@@ -32,6 +37,7 @@ class Sampler:
     steps: int = 12
     temperature: float = 0.0
     floor: bool = False
+    defer_token: int | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -42,6 +48,8 @@ class Sampler:
             raise ValueError(f"sampler steps must be >= 1, got {self.steps}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.defer_token is not None and (not isinstance(self.defer_token, int) or self.defer_token < 0):
+            raise ValueError(f"defer_token must be a token id >= 0 or None, got {self.defer_token!r}")
 
     def step(
         self,
@@ -83,7 +91,7 @@ class Sampler:
             conf = p_pred
         if confidence_domain is not None:
             conf = torch.where(allowed.sum(-1) == 1, torch.ones_like(conf), conf)
-        commit = self._select(conf, candidates, pass_index)
+        commit = self._select(conf, candidates, pass_index, self._eligible(pred, candidates))
         return pred, conf, commit, probs
 
     def choose(
@@ -115,10 +123,26 @@ class Sampler:
                 conf[candidates] = top2[:, 0] - top2[:, 1]
             else:
                 conf[candidates] = probs.gather(-1, pred[candidates].unsqueeze(-1)).squeeze(-1)
-        return pred, conf, self._select(conf, candidates, pass_index)
+        return pred, conf, self._select(conf, candidates, pass_index, self._eligible(pred, candidates))
 
-    def _select(self, conf: torch.Tensor, candidates: torch.Tensor, pass_index: int) -> torch.Tensor:
-        score = conf.masked_fill(~candidates, -1.0)
+    def _eligible(self, pred: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """[B, L] candidates that may be committed now: with ``defer_token``, a position predicted as
+        that token only if every candidate from the start of its run of candidates up to it is too."""
+        if self.defer_token is None:
+            return candidates
+        other = (candidates & (pred != self.defer_token)).long()  # [B, L]
+        before = other.cumsum(-1) - other  # predicted non-deferred candidates left of each position
+        left = torch.nn.functional.pad(candidates[:, :-1], (1, 0), value=False)
+        run_start = candidates & ~left  # first position of each run of candidates
+        base = torch.where(run_start, before, torch.zeros_like(before)).cummax(-1).values
+        deferred = (pred == self.defer_token) & (before > base)
+        return candidates & ~deferred
+
+    def _select(self, conf: torch.Tensor, candidates: torch.Tensor, pass_index: int,
+                eligible: torch.Tensor | None = None) -> torch.Tensor:
+        """The schedule counts ``candidates``; commits are chosen among ``eligible`` (default: all)."""
+        eligible = candidates if eligible is None else eligible & candidates
+        score = conf.masked_fill(~eligible, -1.0)
         n_cand = candidates.sum(-1)  # [B]
         scheduled = torch.ceil(n_cand.float() / max(self.steps - pass_index, 1)).long()
         if self.strategy == "topk":
@@ -127,7 +151,7 @@ class Sampler:
             k = (score >= self.threshold).sum(-1).clamp(min=1)
             if self.floor:
                 k = torch.maximum(k, scheduled)
-        k = torch.minimum(k, n_cand)
+        k = torch.minimum(k, eligible.sum(-1))
         kmax = int(k.max()) if k.numel() else 0
         commit = torch.zeros_like(candidates)
         if kmax == 0:
@@ -135,4 +159,4 @@ class Sampler:
         top = score.topk(kmax, dim=-1).indices  # [B, kmax]
         rank_ok = torch.arange(kmax, device=conf.device)[None, :] < k[:, None]
         commit.scatter_(1, top, rank_ok)
-        return commit & candidates
+        return commit & eligible

@@ -221,7 +221,9 @@ class CodeInfill(Task):
 
     name = "code-infill"
     default_model = "code"
-    solver_defaults: dict[str, Any] = {"max_passes": 32, "floor": True, "steps": 10}
+    #: defer_token 0: a [PAD] is committed only where the hole's content has reached it (else the
+    #: confident [PAD]s far to the right are committed first and the hole collapses to empty)
+    solver_defaults: dict[str, Any] = {"max_passes": 32, "floor": True, "steps": 10, "defer_token": 0}
 
     def __init__(self, hole_tokens: int = 64, prefix_tokens: int = 128, suffix_tokens: int = 48,
                  tests: str | None = None, marker: str = MARKER, diff: bool = False,

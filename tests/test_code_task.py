@@ -238,3 +238,45 @@ def test_problem_objects_are_accepted(task):
     p = CodeProblem("x = ", "\nprint(x)\n", original="1", name="t.py")
     c = task.encode([p])
     assert task.validate(c, hole_tokens(task, "41 + 1")).ok.tolist() == [True]
+
+
+def _logits_for(pred: list[int], V: int = 8, sure: list[float] | None = None) -> torch.Tensor:
+    """[1, L, V] logits whose argmax is ``pred`` with softmax confidence rising with ``sure``."""
+    L = len(pred)
+    sure = sure or [1.0] * L
+    logits = torch.zeros(1, L, V)
+    for i, (t, s) in enumerate(zip(pred, sure)):
+        logits[0, i, t] = 10.0 * s
+    return logits
+
+
+def test_deferred_pad_is_committed_only_where_the_content_has_reached_it():
+    from constrained.engine.samplers import Sampler
+
+    # content predicted at 0-2, [PAD] (id 0) at 3-7, the far-right [PAD]s the most confident
+    pred = [5, 6, 7, 0, 0, 0, 0, 0]
+    logits = _logits_for(pred, sure=[0.3, 0.3, 0.3, 0.5, 0.9, 1.0, 1.0, 1.0])
+    allowed = torch.ones(1, 8, 8, dtype=torch.bool)
+    cand = torch.ones(1, 8, dtype=torch.bool)
+    plain = Sampler("topk", steps=2).step(logits, allowed, cand, 0)[2][0].tolist()
+    assert plain[4:] == [True] * 4 and not any(plain[:3])  # confidence alone: the [PAD] tail first
+    s = Sampler("topk", steps=2, defer_token=0)
+    commit = s.step(logits, allowed, cand, 0)[2][0].tolist()
+    assert commit == [True] * 3 + [False] * 5  # the content first; no [PAD] while content is open
+    assert s.choose(logits, cand, 0)[2][0].tolist() == commit
+    # once 0-2 are committed, the whole [PAD] run after them may go in one pass
+    cand2 = torch.tensor([[False] * 3 + [True] * 5])
+    commit2 = Sampler("topk", steps=1, defer_token=0).step(logits, allowed, cand2, 1)[2][0].tolist()
+    assert commit2 == [False] * 3 + [True] * 5
+    # a [PAD] behind an open position stays deferred; the open position is committed instead
+    cand3 = torch.tensor([[False, False, True, True, True, True, True, True]])
+    commit3 = Sampler("threshold", threshold=0.99, defer_token=0).step(logits, allowed, cand3, 0)[2][0]
+    assert commit3.tolist() == [False, False, True] + [False] * 5
+
+
+def test_defer_token_is_checked_and_off_by_default():
+    from constrained.engine.samplers import Sampler
+
+    assert Sampler().defer_token is None
+    with pytest.raises(ValueError, match="defer_token"):
+        Sampler(defer_token=-1)
