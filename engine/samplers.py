@@ -29,7 +29,8 @@ class Sampler:
                where it starts a run of uncommitted positions that follows committed ones (or the
                canvas's start) and every position of that run before it is predicted as this token too:
                the end of the content is decided when the content reaches it, never by a confident
-               guess far to the right (``None``: no deferral).
+               guess far to the right. Greedy choice predicts it only where its probability is >= 1/2
+               (ending is a yes/no decision against all content tokens together). ``None``: off.
     """
 
     strategy: str = "threshold"
@@ -77,9 +78,9 @@ class Sampler:
             gumbel = -torch.log(-torch.log(torch.rand(probs.shape, generator=generator,
                                                       device=probs.device).clamp_min(1e-10)))
             sampled = (masked / t.clamp_min(1e-6) + gumbel).argmax(-1)
-            pred = torch.where(hot.squeeze(-1), sampled, probs.argmax(-1))
+            pred = torch.where(hot.squeeze(-1), sampled, self._greedy(masked))
         else:
-            pred = probs.argmax(-1)
+            pred = self._greedy(masked)
         cprobs = probs
         if confidence_domain is not None:
             cprobs = torch.softmax(logits.float().masked_fill(~confidence_domain, NEG), dim=-1)
@@ -114,7 +115,7 @@ class Sampler:
                                                       device=masked.device).clamp_min(1e-10)))
             pred = (masked / self.temperature + gumbel).argmax(-1)
         else:
-            pred = masked.argmax(-1)
+            pred = self._greedy(masked)
         conf = torch.zeros(pred.shape, dtype=masked.dtype, device=masked.device)
         if bool(candidates.any()):
             probs = torch.softmax(masked[candidates], dim=-1)  # [N, V], N = candidate positions
@@ -124,6 +125,20 @@ class Sampler:
             else:
                 conf[candidates] = probs.gather(-1, pred[candidates].unsqueeze(-1)).squeeze(-1)
         return pred, conf, self._select(conf, candidates, pass_index, self._eligible(pred, candidates))
+
+    def _greedy(self, masked: torch.Tensor) -> torch.Tensor:
+        """[B, L] argmax of logits [B, L, V]; with ``defer_token``, that token where it is more likely
+        than all the others together (p >= 1/2: ending the content is a yes/no decision, not a
+        contest with the single likeliest content token), else the likeliest other token."""
+        if self.defer_token is None:
+            return masked.argmax(-1)
+        d = self.defer_token
+        p_d = (masked[..., d] - masked.logsumexp(-1)).exp()  # [B, L]
+        other = masked.clone()
+        other[..., d] = NEG
+        best = other.argmax(-1)
+        only_d = other.amax(-1) <= NEG / 2  # nothing else allowed
+        return torch.where((p_d >= 0.5) | only_d, torch.full_like(best, d), best)
 
     def _eligible(self, pred: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """[B, L] candidates that may be committed now: with ``defer_token``, a position predicted as

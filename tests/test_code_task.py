@@ -280,3 +280,20 @@ def test_defer_token_is_checked_and_off_by_default():
     assert Sampler().defer_token is None
     with pytest.raises(ValueError, match="defer_token"):
         Sampler(defer_token=-1)
+
+
+def test_deferred_pad_is_predicted_only_when_more_likely_than_all_content_together():
+    from constrained.engine.samplers import Sampler
+
+    probs = torch.tensor([[0.4] + [0.1] * 6, [0.6] + [0.4 / 6] * 6])  # [PAD] 0.4 / 0.6 vs spread content
+    probs[:, 3] += 0.001  # the likeliest content token
+    logits = probs.log().unsqueeze(0)  # [1, 2, 7]
+    allowed = torch.ones(1, 2, 7, dtype=torch.bool)
+    cand = torch.ones(1, 2, dtype=torch.bool)
+    assert Sampler().step(logits, allowed, cand, 0)[0][0].tolist() == [0, 0]
+    s = Sampler(defer_token=0)
+    assert s.step(logits, allowed, cand, 0)[0][0].tolist() == [3, 0]
+    assert s.choose(logits, cand, 0)[0][0].tolist() == [3, 0]
+    only_pad = torch.zeros(1, 2, 7, dtype=torch.bool)
+    only_pad[..., 0] = True
+    assert s.step(logits, only_pad, cand, 0)[0][0].tolist() == [0, 0]
