@@ -178,6 +178,23 @@ def plot(path: Path, fn: Callable) -> None:
     plt.close(fig)
 
 
+def _summary(folder: Path) -> dict:
+    log = json.loads((folder / "training_log.json").read_text())
+    return log.get("summary", log) if isinstance(log, dict) else {}
+
+
+def training_note(block: Path, ar: Path) -> str:
+    """How many steps each model was trained, from the training logs."""
+    sb, sa = _summary(block), _summary(ar)
+    nb, na = sb.get("steps_total", "?"), sa.get("steps_total", "?")
+    if sb.get("init_from_ar"):
+        shift = " with shifted logits" if sb.get("config", {}).get("shift") else ""
+        return (f"the block model starts from the weights of `{Path(sb['init_from_ar']).name}` after its {na} "
+                f"steps and trains {nb} more steps as a diffusion model{shift}, so it had {na} + {nb} steps "
+                f"to the AR model's {na}")
+    return f"{nb} vs {na} steps of the same batches"
+
+
 def heldout_note(block: Path, ar: Path) -> str:
     """The two models' held-out losses from their training logs: what the quality columns rest on."""
     def loss(folder: Path) -> float:
@@ -235,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     equal = [r for r in rows if r.accuracy >= ar_row.accuracy and r.gen_ppl <= 1.1 * ar_row.gen_ppl
              and r.repeats <= ar_row.repeats + 0.05]
     best_equal = max(equal, key=lambda r: r.tokens_per_s) if equal else None
+    # the same without the AR model as judge (its perplexity favours its own greedy output): the
+    # reference continuation and the repetition count only
+    equal_ref = [r for r in rows if r.accuracy >= ar_row.accuracy and r.repeats <= ar_row.repeats + 0.05]
+    best_ref = max(equal_ref, key=lambda r: r.tokens_per_s) if equal_ref else None
     best_acc = max(rows, key=lambda r: r.accuracy)
     over20 = [r for r in rows if r.tokens_per_pass >= 20]
 
@@ -313,6 +334,15 @@ def main(argv: list[str] | None = None) -> int:
                        f"{best_acc.name}, gets {best_acc.accuracy:.1%} at "
                        f"{best_acc.tokens_per_s / ar_row.tokens_per_s:.2f}x AR's "
                        "tokens/s. Target >= 2x at equal quality: NOT met.")
+    if best_ref and best_ref is not best_equal:
+        ratio = best_ref.tokens_per_s / ar_row.tokens_per_s
+        verdict.append(f"- without the AR model as judge (accuracy against the real continuation and "
+                       f"repetition only): **{ratio:.2f}x** ({best_ref.name}: accuracy {best_ref.accuracy:.1%} "
+                       f"vs AR's {ar_row.accuracy:.1%}, repeated 4-grams {best_ref.repeats:.1%} vs "
+                       f"{ar_row.repeats:.1%}; gen. perplexity {best_ref.gen_ppl:.1f} vs {ar_row.gen_ppl:.1f}).")
+    elif not best_ref:
+        verdict.append("- without the AR model as judge (accuracy against the real continuation and "
+                       "repetition only): no diffusion setting matches AR either.")
     if over20:
         r20 = max(over20, key=lambda r: r.accuracy)
         loss = 100 * (best_acc.accuracy - r20.accuracy)
@@ -339,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Models: `{Path(a.block).name}` (block diffusion, {model.config.noise} noise, canvas {K}) and "
         f"`{Path(a.ar).name}` (autoregressive): the same Llama-style architecture, {n_block:,} vs {n_ar:,} "
-        "parameters, trained for the same steps on the same batches of the code tasks' Python corpus "
-        "(the AR model sees half of its windows in fill-in-the-middle order; see their model cards). Prompts: "
+        f"parameters, trained on the code tasks' Python corpus ({training_note(Path(a.block), Path(a.ar))}; "
+        "the AR model sees half of its windows in fill-in-the-middle order; see their model cards). Prompts: "
         f"{a.batch} windows of {a.prompt_len} tokens from held-out modules; quality is measured on the next "
         f"{K} tokens: *accuracy* = share of positions equal to the real continuation, *gen. perplexity* = "
         "perplexity of the output under the AR model (lower = more fluent to it; favours AR greedy output), "

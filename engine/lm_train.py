@@ -257,6 +257,11 @@ def _card(out: Path, cfg: LMTrainConfig, s: dict, model) -> None:
     obj = "MDLM masked-diffusion loss (an upper bound on the NLL per token)" if block \
         else "next-token cross-entropy (NLL per token)"
     tok = load_tokenizer(out)
+    ar_steps = 0
+    if s.get("init_from_ar"):
+        ar_log = Path(s["init_from_ar"]) / "training_log.json"
+        if ar_log.exists():
+            ar_steps = int(json.loads(ar_log.read_text())["summary"].get("steps_total", 0))
     fim_line = ("- fill-in-the-middle: none (the block model sees every window as it is; the AR model sees "
                 f"the same windows, {cfg.fim_rate:.0%} of them reordered prefix-suffix-middle)" if block else
                 f"- fill-in-the-middle: {cfg.fim_rate:.0%} of the windows (drawn per window, seed {cfg.seed + 1}) "
@@ -283,8 +288,12 @@ def _card(out: Path, cfg: LMTrainConfig, s: dict, model) -> None:
         + (f", starting from the weights of the autoregressive model `{s['init_from_ar']}`"
            + (" (logits shifted one position, as that model's next-token head: Dream's adaptation)"
               if cfg.shift else "") if s.get("init_from_ar") else "")
-        + f" of {cfg.batch_size} windows of up to {cfg.prompt_max}+{cfg.canvas_length} tokens (the same "
-        f"windows, seed {cfg.seed}, for both models: equal training-batch budget), AdamW lr "
+        + f" of {cfg.batch_size} windows of up to {cfg.prompt_max}+{cfg.canvas_length} tokens "
+        + (f"(seed {cfg.seed}), on top of the {ar_steps} steps of the autoregressive model it starts from: "
+           f"{ar_steps + s['steps_total']} training steps in all against that baseline's {ar_steps}"
+           if s.get("init_from_ar") else
+           f"(the same windows, seed {cfg.seed}, for both models: equal training-batch budget)")
+        + ", AdamW lr "
         f"{cfg.learning_rate}, {cfg.warmup} warm-up steps, cosine to zero",
         fim_line,
         f"- wall time {s['wall_total'] / 60:.1f} min in all on {machine}, 1 torch thread",
