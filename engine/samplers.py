@@ -31,6 +31,9 @@ class Sampler:
                the end of the content is decided when the content reaches it, never by a confident
                guess far to the right. Greedy choice predicts it only where its probability is >= 1/2
                (ending is a yes/no decision against all content tokens together). ``None``: off.
+    window     semi-autoregressive order: only the ``window`` leftmost uncommitted positions may be
+               committed in a pass (LLaDA's blocks, sliding), so a sequence is written left to right
+               in small, mutually conditioned steps rather than all at once. ``None``: anywhere.
     """
 
     strategy: str = "threshold"
@@ -39,6 +42,7 @@ class Sampler:
     temperature: float = 0.0
     floor: bool = False
     defer_token: int | None = None
+    window: int | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -51,6 +55,8 @@ class Sampler:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.defer_token is not None and (not isinstance(self.defer_token, int) or self.defer_token < 0):
             raise ValueError(f"defer_token must be a token id >= 0 or None, got {self.defer_token!r}")
+        if self.window is not None and (not isinstance(self.window, int) or self.window < 1):
+            raise ValueError(f"window must be an integer >= 1 or None, got {self.window!r}")
 
     def step(
         self,
@@ -141,17 +147,24 @@ class Sampler:
         return torch.where((p_d >= 0.5) | only_d, torch.full_like(best, d), best)
 
     def _eligible(self, pred: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """[B, L] candidates that may be committed now: with ``defer_token``, a position predicted as
-        that token only if every candidate from the start of its run of candidates up to it is too."""
-        if self.defer_token is None:
-            return candidates
-        other = (candidates & (pred != self.defer_token)).long()  # [B, L]
-        before = other.cumsum(-1) - other  # predicted non-deferred candidates left of each position
-        left = torch.nn.functional.pad(candidates[:, :-1], (1, 0), value=False)
-        run_start = candidates & ~left  # first position of each run of candidates
-        base = torch.where(run_start, before, torch.zeros_like(before)).cummax(-1).values
-        deferred = (pred == self.defer_token) & (before > base)
-        return candidates & ~deferred
+        """[B, L] candidates that may be committed now: with ``window``, the leftmost ``window`` ones;
+        with ``defer_token``, a position predicted as that token only if every candidate from the start
+        of its run of candidates up to it is too."""
+        out = candidates
+        if self.defer_token is not None:
+            other = (candidates & (pred != self.defer_token)).long()  # [B, L]
+            before = other.cumsum(-1) - other  # predicted non-deferred candidates left of each position
+            left = torch.nn.functional.pad(candidates[:, :-1], (1, 0), value=False)
+            run_start = candidates & ~left  # first position of each run of candidates
+            base = torch.where(run_start, before, torch.zeros_like(before)).cummax(-1).values
+            out = candidates & ~((pred == self.defer_token) & (before > base))
+        if self.window is not None:
+            rank = candidates.long().cumsum(-1)  # 1 at the leftmost candidate
+            near = rank <= self.window
+            if self.defer_token is not None:  # an eligible run of the deferred token goes in whole
+                near = near | (pred == self.defer_token)
+            out = out & near
+        return out
 
     def _select(self, conf: torch.Tensor, candidates: torch.Tensor, pass_index: int,
                 eligible: torch.Tensor | None = None) -> torch.Tensor:

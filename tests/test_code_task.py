@@ -297,3 +297,20 @@ def test_deferred_pad_is_predicted_only_when_more_likely_than_all_content_togeth
     only_pad = torch.zeros(1, 2, 7, dtype=torch.bool)
     only_pad[..., 0] = True
     assert s.step(logits, only_pad, cand, 0)[0][0].tolist() == [0, 0]
+
+
+def test_window_commits_left_to_right_and_a_pad_run_in_one_pass():
+    from constrained.engine.samplers import Sampler
+
+    pred = [5, 6, 7, 5, 0, 0, 0, 0]
+    logits = _logits_for(pred, sure=[0.3, 0.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    allowed = torch.ones(1, 8, 8, dtype=torch.bool)
+    cand = torch.ones(1, 8, dtype=torch.bool)
+    s = Sampler("topk", steps=1, window=2, defer_token=0)
+    assert s.step(logits, allowed, cand, 0)[2][0].tolist() == [True, True] + [False] * 6
+    cand2 = torch.tensor([[False, False] + [True] * 6])
+    assert s.step(logits, allowed, cand2, 1)[2][0].tolist() == [False, False, True, True] + [False] * 4
+    cand3 = torch.tensor([[False] * 4 + [True] * 4])
+    assert s.step(logits, allowed, cand3, 2)[2][0].tolist() == [False] * 4 + [True] * 4
+    with pytest.raises(ValueError, match="window"):
+        Sampler(window=0)
