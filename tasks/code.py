@@ -459,31 +459,40 @@ class CodeInfill(Task):
         return True, [], []
 
     def _localise(self, p: CodeProblem, ids: list[int], err: SyntaxError) -> list[int]:
-        """Hole positions on and around the reported line (and the first [PAD] when the error
-        is at or after the hole's end, so the hole may grow)."""
+        """Hole positions from the reported line and column to the end of that line (the code before
+        the error point on its line stays; the whole line when the error is reported at its start,
+        plus the line before, the cause being often there), and the first [PAD] when the error is at
+        or after the hole's end, so the hole may grow."""
         n = len(ids)
         grow = list(range(n, min(n + GROW_TOKENS, self.hole_tokens)))
         if not ids:
             return grow or [0]
         first = p.first_line
-        lines = []  # (first line, last line) of each token
-        cur = first
+        col0 = len(p.prefix) - (p.prefix.rfind("\n") + 1)  # column (0-based) where the hole starts
+        spans = []  # per token: (first line, start column, last line, end column), columns 0-based
+        line, col = first, col0
         for i in ids:
-            bts = self._bytes[i]
-            nl = bts.count(b"\n")
-            lines.append((cur, cur + nl))
-            cur += nl
-        last = cur
+            text = self._bytes[i].decode("utf-8", errors="replace")
+            a, c = line, col
+            nl = text.count("\n")
+            if nl:
+                line, col = line + nl, len(text) - text.rfind("\n") - 1
+            else:
+                col += len(text)
+            spans.append((a, c, line, col))
+        last = line
         e = err.lineno
         if e is None or e < first:
             return list(range(n)) + grow
         if e > last:
-            return [i for i, (a, b) in enumerate(lines) if b >= last] + grow
-        near = {e}
-        text, col = err.text or "", err.offset or 0
-        if e > first and col <= len(text) - len(text.lstrip()) + 1:  # reported at a line's start: the
-            near.add(e - 1)  # cause is often the line before
-        out = [i for i, (a, b) in enumerate(lines) if any(a <= x <= b for x in near)]
+            return [i for i, (a, _, b, _) in enumerate(spans) if b >= last] + grow
+        text, off = err.text or "", (err.offset or 1) - 1  # 0-based column of the error
+        at_start = off <= len(text) - len(text.lstrip())
+        if at_start or (e == first and off < col0):  # the whole line (and the line before)
+            near = {e, e - 1} if at_start and e > first else {e}
+            out = [i for i, (a, _, b, _) in enumerate(spans) if any(a <= x <= b for x in near)]
+        else:  # from the token holding the error column to the end of the line
+            out = [i for i, (a, c, b, d) in enumerate(spans) if a <= e <= b and (b > e or d > off)]
         if e == last:
             out += grow
         return out or list(range(n)) + grow

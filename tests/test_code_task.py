@@ -314,3 +314,17 @@ def test_window_commits_left_to_right_and_a_pad_run_in_one_pass():
     assert s.step(logits, allowed, cand3, 2)[2][0].tolist() == [False] * 4 + [True] * 4
     with pytest.raises(ValueError, match="window"):
         Sampler(window=0)
+
+
+def test_syntax_error_implicates_from_its_column_to_the_line_end(task):
+    src = "def f(a):\n    <FILL>\n    return y\n"
+    c = task.encode([src])
+    ok_part, bad = "y = max(a, 2", "))"  # unmatched ')' at the second parenthesis
+    tok = hole_tokens(task, ok_part + bad)
+    rep = task.validate(c, tok, messages=True)
+    assert rep.ok.tolist() == [False] and "unmatched" in rep.messages[0][0]
+    n = len(task.encode_hole(ok_part + bad))
+    implicated = set(rep.violations[0].nonzero().squeeze(-1).tolist())
+    keep = len(task.encode_hole(ok_part + ")")) - 1  # tokens wholly before the bad ')' stay
+    assert implicated and not implicated & set(range(keep))
+    assert n - 1 in implicated and n in implicated  # the bad ')' and the [PAD] after it (room to grow)
