@@ -328,3 +328,32 @@ def test_syntax_error_implicates_from_its_column_to_the_line_end(task):
     keep = len(task.encode_hole(ok_part + ")")) - 1  # tokens wholly before the bad ')' stay
     assert implicated and not implicated & set(range(keep))
     assert n - 1 in implicated and n in implicated  # the bad ')' and the [PAD] after it (room to grow)
+
+
+class _PadHeavy(torch.nn.Module):
+    """A denoiser that ignores its input: [PAD] is the single likeliest token everywhere (0.3 on the
+    first 8 positions, where code is likelier as a whole; 0.9 after), the best code token 0.1 / 0.05."""
+
+    def __init__(self, V: int, L: int, code: int) -> None:
+        super().__init__()
+        p = torch.full((L, V), 0.6 / (V - 3))
+        p[:, 1] = 1e-9
+        p[:8, 0], p[:8, code] = 0.3, 0.1
+        p[8:, 0], p[8:, code] = 0.9, 0.05
+        self.register_buffer("logits", (p / p.sum(-1, keepdim=True)).log())
+
+    def forward(self, input_ids, **_):
+        return self.logits.expand(input_ids.shape[0], -1, -1)
+
+
+def test_model_only_hole_does_not_collapse_to_empty_under_the_task_defaults(task):
+    from constrained import make_solver, solve_with
+
+    code = task.vocab.id("x")
+    fake = _PadHeavy(len(task.vocab), task.hole_tokens, code)
+    src = "y = <FILL>\n"
+    plain = solve_with(make_solver(task, fake, model_only=True, defer_token=None), [src])[0]
+    assert plain.solution.hole == ""  # confidence order alone: [PAD] everywhere, an empty hole
+    res = solve_with(make_solver(task, fake, model_only=True), [src])[0]
+    assert make_solver(task, fake, model_only=True).config.sampler.defer_token == task.vocab.pad_id
+    assert res.solution.hole == "x" * 8 and res.valid  # code while it is likelier, then [PAD]
