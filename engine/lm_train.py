@@ -285,12 +285,12 @@ def _card(out: Path, cfg: LMTrainConfig, s: dict, model) -> None:
         "byte-level BPE tokenizer (`tokenizer.json`, a copy of `constrained/models/code/tokenizer.json`)",
         f"- {s['steps_total']} steps"
         + (f" ({s['steps_done']} in the last run, continuing `{s['init']}`)" if s["init"] else "")
-        + (f", starting from the weights of the autoregressive model `{s['init_from_ar']}`"
-           + (" (logits shifted one position, as that model's next-token head: Dream's adaptation)"
-              if cfg.shift else "") if s.get("init_from_ar") else "")
         + f" of {cfg.batch_size} windows of up to {cfg.prompt_max}+{cfg.canvas_length} tokens "
-        + (f"(seed {cfg.seed}), on top of the {ar_steps} steps of the autoregressive model it starts from: "
-           f"{ar_steps + s['steps_total']} training steps in all against that baseline's {ar_steps}"
+        + (f"(seed {cfg.seed}), starting from the weights of the autoregressive model `{s['init_from_ar']}`"
+           + (" with the logits shifted one position, so its next-token head keeps its meaning (Dream's "
+              "adaptation of an AR model)" if cfg.shift else "")
+           + f": on top of that model's {ar_steps} steps, {ar_steps + s['steps_total']} training steps in all "
+           f"against the AR baseline's {ar_steps}"
            if s.get("init_from_ar") else
            f"(the same windows, seed {cfg.seed}, for both models: equal training-batch budget)")
         + ", AdamW lr "
