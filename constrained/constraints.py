@@ -63,3 +63,42 @@ def alldiff_candidates(membership: torch.Tensor, onehot: torch.Tensor, exact: bo
     forced = (_spread(membership, single) > 0.5) & (live > 0.5)  # [B, L, n]
     has_forced = forced.any(-1, keepdim=True)
     return torch.where(has_forced, forced, cand)
+
+
+def alldiff_propagate(membership: torch.Tensor, onehot: torch.Tensor, max_rounds: int = 0) -> torch.Tensor:
+    """[B, L, n] bool: candidates after propagating singles to a fixpoint (exact groups).
+
+    Each round places, virtually, every empty position left with one candidate (a naked single,
+    or a hidden single found by ``alldiff_candidates(exact=True)``) and recomputes the
+    candidates of the rest, until nothing changes. A placed position's candidates are its
+    value; filled positions (in ``onehot``) get the same treatment as in
+    ``alldiff_candidates`` (callers use empty positions only). A dead end shows as empty
+    candidates: a position with none left, or two forced positions of one group that need the
+    same value (both are emptied), so the search learns of a contradiction at once rather
+    than passes later. Sound: a value a solution completing ``onehot`` uses is never removed.
+
+    max_rounds: 0 = up to L rounds (a fixpoint is reached well before).
+    """
+    oh = onehot.float()
+    empty0 = oh.sum(-1) < 0.5  # [B, L]
+    cand = alldiff_candidates(membership, oh, exact=True)
+    rounds = max_rounds or oh.shape[1]
+    live = torch.ones(oh.shape[0], dtype=torch.bool, device=oh.device)  # items still propagating
+    for _ in range(rounds):
+        empty = oh.sum(-1) < 0.5
+        single = empty & (cand.sum(-1) == 1) & live.unsqueeze(-1)
+        if not bool(single.any()):
+            break
+        placed = oh + (cand & single.unsqueeze(-1)).float()
+        clash = alldiff_violations(membership, placed) & single  # forced twice into one group
+        if bool(clash.any()):
+            cand = cand & ~clash.unsqueeze(-1)
+            live = live & ~clash.any(-1)
+            placed = torch.where(live[:, None, None], placed, oh)
+        stuck = (empty & ~single & (cand.sum(-1) == 0)).any(-1)  # a position with no candidate left
+        live = live & ~stuck
+        oh = torch.where(live[:, None, None], placed, oh)
+        fresh = alldiff_candidates(membership, oh, exact=True)
+        was_placed = (oh.sum(-1, keepdim=True) > 0.5) & empty0.unsqueeze(-1)
+        cand = torch.where(live[:, None, None], torch.where(was_placed, oh > 0.5, fresh), cand)
+    return cand

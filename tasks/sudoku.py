@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from constrained.canvas import Canvas
-from constrained.constraints import alldiff_candidates, alldiff_violations, value_onehot
+from constrained.constraints import alldiff_propagate, alldiff_violations, value_onehot
 from constrained.errors import InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Report
@@ -322,7 +322,8 @@ class Sudoku(Task):
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
         oh = self._onehot(tokens)
-        cand = alldiff_candidates(self.layout.membership.to(tokens.device), oh, exact=True)  # [B, 81, 9]
+        # singles propagated to a fixpoint (a contradiction shows as an empty domain at once)
+        cand = alldiff_propagate(self.layout.membership.to(tokens.device), oh)  # [B, 81, 9]
         B = tokens.shape[0]
         out = torch.zeros(B, 81, len(self.vocab), dtype=torch.bool, device=tokens.device)
         out[..., self._first : self._first + 9] = cand

@@ -51,18 +51,20 @@ def test_partial_canvas_is_not_ok_but_has_no_violations(sudoku_task):
     assert not rep.ok.any() and not rep.violations.any()
 
 
-def test_domains_match_brute_force_candidates(sudoku_task):
+def test_one_round_of_candidates_matches_brute_force(sudoku_task):
+    from constrained.constraints import alldiff_candidates
+
     canvas = sudoku_task.encode([EASY])
-    dom = sudoku_task.domains(canvas, canvas.tokens)[0]
+    oh = sudoku_task._onehot(canvas.tokens)
+    cand = alldiff_candidates(sudoku_task.layout.membership, oh, exact=True)[0]  # [81, 9]
     cells = parse_grid(EASY)
-    first = sudoku_task.vocab.id("1")
     for i in range(81):
         if cells[i]:
             continue
         peers = [j for j in range(81) if j != i and (j // 9 == i // 9 or j % 9 == i % 9 or
                  (j // 27, j % 9 // 3) == (i // 27, i % 9 // 3))]
         naked = {d for d in range(1, 10)} - {cells[j] for j in peers}
-        got = {d for d in range(1, 10) if dom[i, first + d - 1]}
+        got = {d for d in range(1, 10) if cand[i, d - 1]}
         # hidden singles: a digit with one place left in a row/column/box must go there
         hidden = set()
         for g in sudoku_task.layout.groups:
@@ -74,6 +76,51 @@ def test_domains_match_brute_force_candidates(sudoku_task):
                     if places == [i]:
                         hidden.add(d)
         assert got == (hidden or naked), i
+
+
+def test_domains_propagate_singles_to_a_fixpoint_and_keep_the_solution(sudoku_task):
+    first = sudoku_task.vocab.id("1")
+    # EASY falls to singles alone: propagation leaves exactly the solution
+    canvas = sudoku_task.encode([EASY])
+    dom = sudoku_task.domains(canvas, canvas.tokens)[0, :, first : first + 9]
+    assert all(dom[i].sum() == 1 for i in range(81) if not parse_grid(EASY)[i])
+    got = "".join(str(int(dom[i].nonzero()[0]) + 1) for i in range(81) if not parse_grid(EASY)[i])
+    want = "".join(EASY_SOLUTION[i] for i in range(81) if not parse_grid(EASY)[i])
+    assert got == want
+    # on hard puzzles it is sound (the unique solution survives) and at least as tight as one round
+    from constrained.constraints import alldiff_candidates
+
+    rng = random.Random(5)
+    for _ in range(5):
+        puzzle, sol = make_puzzle(rng, "expert")
+        canvas = sudoku_task.encode([puzzle])
+        dom = sudoku_task.domains(canvas, canvas.tokens)[0, :, first : first + 9]
+        one = alldiff_candidates(sudoku_task.layout.membership, sudoku_task._onehot(canvas.tokens), exact=True)[0]
+        for i in range(81):
+            if not puzzle[i]:
+                assert dom[i, sol[i] - 1], (i, sol[i])
+                assert not (dom[i] & ~one[i]).any()
+
+
+def test_domains_show_a_contradiction_as_an_empty_domain(sudoku_task):
+    first = sudoku_task.vocab.id("1")
+    # a wrong guess whose consequences only singles reveal: put a wrong digit in the first empty
+    # cell of EASY and propagate; some empty cell must end with no candidate
+    cells = parse_grid(EASY)
+    i = cells.index(0)
+    sol = int(EASY_SOLUTION[i])
+    canvas = sudoku_task.encode([EASY])
+    dom0 = sudoku_task.domains(canvas, canvas.tokens)[0]
+    for d in range(1, 10):
+        if d == sol:
+            continue
+        tokens = canvas.tokens.clone()
+        tokens[0, i] = first + d - 1
+        # only digits the first round allows there are interesting: the rest clash at once
+        dom = sudoku_task.domains(canvas, tokens)[0, :, first : first + 9]
+        empty = [j for j in range(81) if not cells[j] and j != i]
+        assert any(dom[j].sum() == 0 for j in empty), d
+    assert dom0[i, first + sol - 1]
 
 
 def test_exact_solver_and_generator_give_unique_puzzles():
