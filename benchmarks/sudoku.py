@@ -81,7 +81,7 @@ def main() -> None:
         f"removable; {min(clues)}–{max(clues)} clues, median {statistics.median(clues):.0f}; seed {a.seed}, "
         f"file `benchmarks/data/`). Model: `{a.model}`. Batch {a.batch_size}, at most {a.max_passes} passes, "
         "threshold sampler (commit p >= 0.9, at least one per pass). The shipped model reads each empty "
-        "cell's candidates as input, so *model only* means no logit masks, no re-noising, no tabu, no restarts: "
+        "cell's candidates (the task's domains: singles propagated to a fixpoint) as input, so *model only* means no logit masks, no re-noising, no tabu, no restarts: "
         "the bare model's passes over its own input features.",
         "",
         HEADER,
@@ -91,20 +91,23 @@ def main() -> None:
         m = run(a.model, probs, a.batch_size, **{"max_passes": a.max_passes, **opts})
         print(row(name, m), flush=True)
         lines.append(row(name, m))
-    if a.compare_noise:
-        lines += ["", "### Masked vs uniform noise", "",
-                  f"Two small models trained alike (hidden 64, 3 layers, 800 steps of batch 32, no domain input), "
-                  f"differing only in `train.noise`, on the same puzzles: `constrained finetune sudoku --out "
-                  f"runs/sudoku-noise-NOISE --noise NOISE --steps 800 --batch-size 32 --set model.hidden_size=64 "
-                  f"--set model.num_hidden_layers=3 --set model.intermediate_size=128 --set model.domain_input=false "
-                  f"--set eval.size=0` (`{a.compare_noise[0]}`, `{a.compare_noise[1]}`).", "", HEADER]
+    out = write_section("sudoku", "\n".join(lines))
+    print(f"wrote {out}")
+    if a.compare_noise:  # its own section, so a run without the two extra models keeps it
+        lines = ["## Sudoku: masked vs uniform noise", "", f"Command: `{command()}`  ", f"Machine: {machine()}  ",
+                 f"Puzzles: the {len(probs)} of the Sudoku section (grade `{a.grade}`, seed {a.seed}), at most "
+                 f"{a.max_passes} passes.", "",
+                 f"Two small models trained alike (hidden 64, 3 layers, 800 steps of batch 32, no domain input), "
+                 f"differing only in `train.noise`, on the same puzzles: `constrained finetune sudoku --out "
+                 f"runs/sudoku-noise-NOISE --noise NOISE --steps 800 --batch-size 32 --set model.hidden_size=64 "
+                 f"--set model.num_hidden_layers=3 --set model.intermediate_size=128 --set model.domain_input=false "
+                 f"--set eval.size=0` (`{a.compare_noise[0]}`, `{a.compare_noise[1]}`).", "", HEADER]
         for label, path in zip(("mask", "uniform"), a.compare_noise):
             for name in ("model only", "+ both (default)"):
                 m = run(path, probs, a.batch_size, **{"max_passes": a.max_passes, **SETTINGS[name]})
                 print(row(f"{label}: {name}", m), flush=True)
                 lines.append(row(f"{label} noise, {name}", m))
-    out = write_section("sudoku", "\n".join(lines))
-    print(f"wrote {out}")
+        print(f"wrote {write_section('sudoku-noise', chr(10).join(lines))}")
 
 
 if __name__ == "__main__":
