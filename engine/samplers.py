@@ -26,8 +26,8 @@ class Sampler:
                the ``steps`` schedule, so a canvas is filled within ``steps`` passes even when the
                model is unsure (the validator then re-noises what is wrong).
     defer_token  a token id (e.g. the ``[PAD]`` that ends a variable-length canvas) committed only
-               where it starts a run of uncommitted positions that follows committed ones (or the
-               canvas's start) and every position of that run before it is predicted as this token too:
+               where every uncommitted position after it, and every one before it back to the last
+               committed position (or the canvas's start), is predicted as this token too:
                the end of the content is decided when the content reaches it, never by a confident
                guess far to the right. Greedy choice predicts it only where its probability is >= 1/2
                (ending is a yes/no decision against all content tokens together). ``None``: off.
@@ -148,8 +148,8 @@ class Sampler:
 
     def _eligible(self, pred: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """[B, L] candidates that may be committed now: with ``window``, the leftmost ``window`` ones;
-        with ``defer_token``, a position predicted as that token only if every candidate from the start
-        of its run of candidates up to it is too."""
+        with ``defer_token``, a position predicted as that token only if every candidate after it, and
+        every one from the start of its run of candidates up to it, is too."""
         out = candidates
         if self.defer_token is not None:
             other = (candidates & (pred != self.defer_token)).long()  # [B, L]
@@ -157,7 +157,8 @@ class Sampler:
             left = torch.nn.functional.pad(candidates[:, :-1], (1, 0), value=False)
             run_start = candidates & ~left  # first position of each run of candidates
             base = torch.where(run_start, before, torch.zeros_like(before)).cummax(-1).values
-            out = candidates & ~((pred == self.defer_token) & (before > base))
+            after = other.flip(-1).cumsum(-1).flip(-1) - other  # ... right of it (this pass's other commits)
+            out = candidates & ~((pred == self.defer_token) & ((before > base) | (after > 0)))
         if self.window is not None:
             rank = candidates.long().cumsum(-1)  # 1 at the leftmost candidate
             near = rank <= self.window

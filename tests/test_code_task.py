@@ -357,3 +357,14 @@ def test_model_only_hole_does_not_collapse_to_empty_under_the_task_defaults(task
     res = solve_with(make_solver(task, fake, model_only=True), [src])[0]
     assert make_solver(task, fake, model_only=True).config.sampler.defer_token == task.vocab.pad_id
     assert res.solution.hole == "x" * 8 and res.valid  # code while it is likelier, then [PAD]
+
+
+def test_deferred_pad_waits_while_code_is_predicted_after_it():
+    from constrained.engine.samplers import Sampler
+
+    pred = [0, 6, 0, 0, 0]  # a confident [PAD] first, code after it: the [PAD] is not the end yet
+    logits = _logits_for(pred, sure=[1.0, 0.2, 1.0, 1.0, 1.0])
+    cand = torch.ones(1, 5, dtype=torch.bool)
+    s = Sampler("topk", steps=1, defer_token=0)
+    commit = s.step(logits, torch.ones(1, 5, 8, dtype=torch.bool), cand, 0)[2]
+    assert commit[0].tolist() == [False, True, False, False, False]  # only the code goes in
