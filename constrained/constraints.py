@@ -76,29 +76,40 @@ def alldiff_propagate(membership: torch.Tensor, onehot: torch.Tensor, max_rounds
     candidates: a position with none left, or two forced positions of one group that need the
     same value (both are emptied), so the search learns of a contradiction at once rather
     than passes later. Sound: a value a solution completing ``onehot`` uses is never removed.
+    Each round works on the items still changing only.
 
     max_rounds: 0 = up to L rounds (a fixpoint is reached well before).
     """
     oh = onehot.float()
     empty0 = oh.sum(-1) < 0.5  # [B, L]
     cand = alldiff_candidates(membership, oh, exact=True)
-    rounds = max_rounds or oh.shape[1]
-    live = torch.ones(oh.shape[0], dtype=torch.bool, device=oh.device)  # items still propagating
-    for _ in range(rounds):
-        empty = oh.sum(-1) < 0.5
-        single = empty & (cand.sum(-1) == 1) & live.unsqueeze(-1)
-        if not bool(single.any()):
+    act = torch.arange(oh.shape[0], device=oh.device)  # items still propagating
+    for _ in range(max_rounds or oh.shape[1]):
+        if act.numel() == 0:
             break
-        placed = oh + (cand & single.unsqueeze(-1)).float()
-        clash = alldiff_violations(membership, placed) & single  # forced twice into one group
-        if bool(clash.any()):
-            cand = cand & ~clash.unsqueeze(-1)
-            live = live & ~clash.any(-1)
-            placed = torch.where(live[:, None, None], placed, oh)
-        stuck = (empty & ~single & (cand.sum(-1) == 0)).any(-1)  # a position with no candidate left
-        live = live & ~stuck
-        oh = torch.where(live[:, None, None], placed, oh)
-        fresh = alldiff_candidates(membership, oh, exact=True)
-        was_placed = (oh.sum(-1, keepdim=True) > 0.5) & empty0.unsqueeze(-1)
-        cand = torch.where(live[:, None, None], torch.where(was_placed, oh > 0.5, fresh), cand)
+        m = membership[act] if membership.dim() == 3 else membership
+        o, c = oh[act], cand[act]
+        empty = o.sum(-1) < 0.5
+        single = empty & (c.sum(-1) == 1)
+        stuck = (empty & (c.sum(-1) == 0)).any(-1)  # a position with no candidate left: stop there
+        go = single.any(-1) & ~stuck
+        if not bool(go.all()):
+            act, o, c, single = act[go], o[go], c[go], single[go]
+            m = m[go] if m.dim() == 3 else m
+            if act.numel() == 0:
+                break
+        placed = o + (c & single.unsqueeze(-1)).float()
+        clash = alldiff_violations(m, placed) & single  # forced twice into one group
+        hit = clash.any(-1)
+        if bool(hit.any()):  # a dead end: show it as empty candidates and stop that item
+            cand[act[hit]] = c[hit] & ~clash[hit].unsqueeze(-1)
+            keep = ~hit
+            act, o, placed, single = act[keep], o[keep], placed[keep], single[keep]
+            m = m[keep] if m.dim() == 3 else m
+            if act.numel() == 0:
+                break
+        fresh = alldiff_candidates(m, placed, exact=True)
+        was_placed = (placed.sum(-1, keepdim=True) > 0.5) & empty0[act].unsqueeze(-1)
+        oh[act] = placed
+        cand[act] = torch.where(was_placed, placed > 0.5, fresh)
     return cand
