@@ -81,7 +81,8 @@ def main() -> None:
         f"removable; {min(clues)}–{max(clues)} clues, median {statistics.median(clues):.0f}; seed {a.seed}, "
         f"file `benchmarks/data/`). Model: `{a.model}`. Batch {a.batch_size}, at most {a.max_passes} passes, "
         "threshold sampler (commit p >= 0.9, at least one per pass). The shipped model reads each empty "
-        "cell's candidates (the task's domains: singles propagated to a fixpoint) as input, so *model only* means no logit masks, no re-noising, no tabu, no restarts: "
+        "cell's candidates (the task's domains: singles propagated to a fixpoint) as input, so *model only* "
+        "means no logit masks, no re-noising, no tabu, no restarts: "
         "the bare model's passes over its own input features.",
         "",
         HEADER,
