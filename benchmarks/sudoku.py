@@ -24,7 +24,9 @@ from common import cached_pairs, command, machine, percentile, write_section  # 
 from constrained import make_solver, solve_with  # noqa: E402
 
 SETTINGS = {
-    "model only": {"model_only": True},
+    # the bare model commits by its own confidence (p >= 0.9); the task's default threshold 1.0 commits
+    # forced cells plus one guess a pass, which needs the domains to find forced cells
+    "model only": {"model_only": True, "threshold": 0.9},
     "+ domain masks": {"model_only": True, "domains": True},
     "+ validator re-noising (tabu, restarts)": {"domains": False},
     "+ both (default)": {},
@@ -80,8 +82,9 @@ def main() -> None:
         f"Puzzles: {len(probs)} held-out generated puzzles of grade `{a.grade}` (unique solution, no clue "
         f"removable; {min(clues)}–{max(clues)} clues, median {statistics.median(clues):.0f}; seed {a.seed}, "
         f"file `benchmarks/data/`). Model: `{a.model}`. Batch {a.batch_size}, at most {a.max_passes} passes, "
-        "threshold sampler (commit p >= 0.9, at least one per pass). The shipped model reads each empty "
-        "cell's candidates (the task's domains: singles propagated to a fixpoint) as input, so *model only* "
+        "threshold sampler: the task's default commits the forced cells plus the most confident guess each "
+        "pass (threshold 1.0); *model only* commits p >= 0.9 (at least one per pass). The shipped model reads "
+        "each empty cell's candidates (the task's domains: singles propagated to a fixpoint) as input, so *model only* "
         "means no logit masks, no re-noising, no tabu, no restarts: "
         "the bare model's passes over its own input features.",
         "",
