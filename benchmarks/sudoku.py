@@ -24,11 +24,11 @@ from common import cached_pairs, command, machine, percentile, write_section  # 
 from constrained import make_solver, solve_with  # noqa: E402
 
 SETTINGS = {
-    # the bare model commits by its own confidence (p >= 0.9); the task's default threshold 1.0 commits
-    # forced cells plus one guess a pass, which needs the domains to find forced cells
+    # without domains the model commits by its own confidence (p >= 0.9); the task's default threshold
+    # 1.0 commits forced cells plus one guess a pass, which needs the domains to find forced cells
     "model only": {"model_only": True, "threshold": 0.9},
     "+ domain masks": {"model_only": True, "domains": True},
-    "+ validator re-noising (tabu, restarts)": {"domains": False},
+    "+ validator re-noising (tabu, restarts)": {"domains": False, "threshold": 0.9},
     "+ both (default)": {},
     "+ both, 256-pass budget": {"max_passes": 256},
 }
@@ -83,7 +83,8 @@ def main() -> None:
         f"removable; {min(clues)}–{max(clues)} clues, median {statistics.median(clues):.0f}; seed {a.seed}, "
         f"file `benchmarks/data/`). Model: `{a.model}`. Batch {a.batch_size}, at most {a.max_passes} passes, "
         "threshold sampler: the task's default commits the forced cells plus the most confident guess each "
-        "pass (threshold 1.0); *model only* commits p >= 0.9 (at least one per pass). The shipped model reads "
+        "pass (threshold 1.0); rows without domain masks commit p >= 0.9 (at least one per pass). The shipped "
+        "model reads "
         "each empty cell's candidates (the task's domains: singles propagated to a fixpoint) as input, so *model only* "
         "means no logit masks, no re-noising, no tabu, no restarts: "
         "the bare model's passes over its own input features.",
