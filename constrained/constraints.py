@@ -49,7 +49,13 @@ def alldiff_candidates(membership: torch.Tensor, onehot: torch.Tensor, exact: bo
     that has a single empty position left in such a group must go there ("hidden single"),
     so that position's candidates shrink to it.
     """
-    used = (_group_counts(membership, onehot) > 0.5).float()
+    return _candidates(membership, onehot, _group_counts(membership, onehot), exact)
+
+
+def _candidates(membership: torch.Tensor, onehot: torch.Tensor, counts: torch.Tensor, exact: bool) -> torch.Tensor:
+    """``alldiff_candidates`` from the groups' value counts [B, G, n] of ``onehot`` (computed once by callers
+    that also need them for violations)."""
+    used = (counts > 0.5).float()
     cand = _spread(membership, used) < 0.5  # [B, L, n]
     if not exact:
         return cand
@@ -99,16 +105,17 @@ def alldiff_propagate(membership: torch.Tensor, onehot: torch.Tensor, max_rounds
             if act.numel() == 0:
                 break
         placed = o + (c & single.unsqueeze(-1)).float()
-        clash = alldiff_violations(m, placed) & single  # forced twice into one group
+        counts = _group_counts(m, placed)  # [b, G, n]: for the clash test and the new candidates
+        clash = ((_spread(m, (counts > 1.5).float()) * placed).sum(-1) > 0) & single  # forced twice in a group
         hit = clash.any(-1)
         if bool(hit.any()):  # a dead end: show it as empty candidates and stop that item
             cand[act[hit]] = c[hit] & ~clash[hit].unsqueeze(-1)
             keep = ~hit
-            act, o, placed, single = act[keep], o[keep], placed[keep], single[keep]
+            act, placed, counts = act[keep], placed[keep], counts[keep]
             m = m[keep] if m.dim() == 3 else m
             if act.numel() == 0:
                 break
-        fresh = alldiff_candidates(m, placed, exact=True)
+        fresh = _candidates(m, placed, counts, exact=True)
         was_placed = (placed.sum(-1, keepdim=True) > 0.5) & empty0[act].unsqueeze(-1)
         oh[act] = placed
         cand[act] = torch.where(was_placed, placed > 0.5, fresh)
