@@ -7,7 +7,7 @@ rule; cached vs uncached block diffusion; where a pass's time goes; memory peaks
     constrained bench engine                     # the same, then rebuilds BENCHMARKS.md
 
 Everything runs in one process on one machine, one setting after another, so the
-ratios compare like with like. Writes benchmarks/results/engine.md and engine_*.png.
+ratios compare like with like. Writes benchmarks/results/NAME.md and NAME_*.png (``--name``, default engine).
 """
 
 from __future__ import annotations
@@ -336,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         ax.set_ylabel("tokens/s")
         ax.legend()
 
-    plot(RESULTS / "engine_speed.png", speed)
-    plot(RESULTS / "engine_per_pass.png", per_pass)
-    plot(RESULTS / "engine_cache.png", cache)
+    plot(RESULTS / f"{a.name}_speed.png", speed)
+    plot(RESULTS / f"{a.name}_per_pass.png", per_pass)
+    plot(RESULTS / f"{a.name}_cache.png", cache)
 
     # report ----------------------------------------------------------------------------------------
     verdict = []
@@ -384,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                    f"{'met' if max(plain.overhead, v_row.overhead) <= 0.10 else 'NOT met'}.")
 
     lines = [
-        "## Engine: block diffusion vs autoregressive, KV cache, passes",
+        "## Engine: block diffusion vs autoregressive, KV cache, passes"
+        + ("" if a.name == "engine" else f" ({a.name}: AR baseline `{Path(a.ar).name}`)"),
         "",
         f"Command: `{command()}` ({total / 60:.1f} min). Machine: {machine()}. No GPU was lent to this "
         "session (the device tool reported none), so there are no GPU, torch.compile or bf16 rows.",
@@ -412,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *fmt([ar_row] + rows, ar_row),
         "",
-        "![tokens/s](benchmarks/results/engine_speed.png) "
-        "![per pass](benchmarks/results/engine_per_pass.png)",
+        f"![tokens/s](benchmarks/results/{a.name}_speed.png) "
+        f"![per pass](benchmarks/results/{a.name}_per_pass.png)",
         "",
         f"### Cached vs uncached block diffusion (top-k, 16 passes per canvas, batch {cb})",
         "",
@@ -443,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Outputs past the training context ({model.config.canvas_length} + 128 tokens) are out of "
         "distribution for this small model: the rows measure speed, not text quality.",
         "",
-        "![cache](benchmarks/results/engine_cache.png)",
+        f"![cache](benchmarks/results/{a.name}_cache.png)",
         "",
         "### Where a pass's time goes",
         "",
