@@ -202,8 +202,11 @@ def training_note(block: Path, ar: Path) -> str:
     nb, na = sb.get("steps_total", "?"), sa.get("steps_total", "?")
     if sb.get("init_from_ar"):
         shift = " with shifted logits" if sb.get("config", {}).get("shift") else ""
-        return (f"the block model starts from the weights of `{Path(sb['init_from_ar']).name}` after its {na} "
-                f"steps and trains {nb} more steps as a diffusion model{shift}, so it had {na} + {nb} steps "
+        start = Path(sb["init_from_ar"])
+        start = start if start.is_absolute() else ROOT / start
+        n0 = _summary(start).get("steps_total", "?") if (start / "training_log.json").exists() else "?"
+        return (f"the block model starts from the weights of `{start.name}` after its {n0} "
+                f"steps and trains {nb} more steps as a diffusion model{shift}, so it had {n0} + {nb} steps "
                 f"to the AR model's {na}")
     return f"{nb} vs {na} steps of the same batches"
 
