@@ -408,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         heldout_note(Path(a.block), Path(a.ar)),
         "",
+        "Trained by (from the training logs): block model " + "; ".join(
+            f"`{c}`" for c in _summary(Path(a.block)).get("commands", [])) + "; AR model " + "; ".join(
+            f"`{c}`" for c in _summary(Path(a.ar)).get("commands", [])) + ".",
+        "",
         "### Verdict against the targets",
         "",
         *verdict,
