@@ -213,12 +213,7 @@ def training_note(block: Path, ar: Path) -> str:
 
 def heldout_note(block: Path, ar: Path) -> str:
     """The two models' held-out losses from their training logs: what the quality columns rest on."""
-    def loss(folder: Path) -> float:
-        log = json.loads((folder / "training_log.json").read_text())
-        summary = log.get("summary", log) if isinstance(log, dict) else {}
-        return float(summary.get("heldout_loss", float("nan")))
-
-    lb, la = loss(block), loss(ar)
+    lb, la = (float(_summary(f).get("heldout_loss", float("nan"))) for f in (block, ar))
     return (f"Held-out loss per token (the models' training logs): block diffusion {lb:.3f} (MDLM bound), "
             f"AR {la:.3f} (NLL). The quality columns below can only be as good as these models.")
 

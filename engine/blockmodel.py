@@ -197,19 +197,18 @@ class BlockDiffusionLM(LlamaForCausalLM):
         self.check_cache(cache)
         self._check_canvas(canvas)
         K = canvas.shape[1]
-        lead = 0
         if self.shifted:
             if cache.pending is None:
                 raise InvalidProblem("this model predicts each token from the one before it: prefill a prompt "
                                      "of at least one token before the first canvas")
-            canvas, lead = torch.cat([cache.pending, canvas], 1), 1
+            canvas = torch.cat([cache.pending, canvas], 1)
         start = cache.cache.get_seq_length()
         n = canvas.shape[1]
         pos = self._positions(start, n)
         mask = torch.ones(1, 1, n, start + n, dtype=torch.bool, device=self.device)
         out = self.model(input_ids=canvas, position_ids=pos, attention_mask=mask,
                          past_key_values=_ReadThrough(cache.cache), use_cache=False)
-        return self.lm_head(out.last_hidden_state[:, :K] if lead else out.last_hidden_state)
+        return self.lm_head(out.last_hidden_state[:, :K])  # shifted: the pending token's state predicts canvas 0
 
     @torch.no_grad()
     def full_logits(self, prefix: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
