@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
 import statistics
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import torch  # noqa: E402
 from common import RESULTS, ROOT, command, machine, percentile, write_section  # noqa: E402
 from constrained.tasks.code import CodeInfill, CodeProblem, compile_error  # noqa: E402
 
@@ -54,7 +56,9 @@ class Scorer:
     def score(self, holes: list[tuple[CodeProblem, str]], fills: list[str]) -> dict[str, float]:
         n = len(holes)
         parse = exact = strip = same_ast = empty = 0
+        sim = 0.0
         for (p, truth), fill in zip(holes, fills):
+            sim += difflib.SequenceMatcher(None, fill.strip(), truth.strip(), autojunk=False).ratio()
             src = p.with_hole(fill)
             empty += not fill.strip()
             ok = bool(fill.strip()) and compile_error(src, p.name) is None
@@ -67,7 +71,35 @@ class Scorer:
                     self._orig[key] = _dump(p.with_hole(truth))
                 same_ast += _dump(src) == self._orig[key]
         return {"parse": parse / n, "exact": exact / n, "exact_strip": strip / n, "ast": same_ast / n,
-                "empty": empty / n, "chars": sum(len(f) for f in fills) / n}
+                "empty": empty / n, "chars": sum(len(f) for f in fills) / n, "edit_sim": sim / n}
+
+
+@torch.no_grad()
+def hole_nll(task: CodeInfill, model, holes, draws: int = 4, batch: int = 64, seed: int = 0) -> float:
+    """The denoiser's held-out negative log-likelihood bound (MDLM, nats) per hole token, the end
+    ([PAD]) counted as one token: ``draws`` noise levels t ~ U(0, 1) per hole, the masked positions'
+    cross-entropy / t, over the task's candidates. Measures the model, not the search."""
+    from constrained.engine.denoiser import predict_logits
+
+    gen = torch.Generator().manual_seed(seed)
+    mask_id, total, count = task.vocab.mask_id, 0.0, 0
+    for i in range(0, len(holes), batch):
+        part = holes[i: i + batch]
+        canvas = task.encode([p for p, _ in part])
+        x0 = torch.zeros_like(canvas.tokens)
+        for j, (_, truth) in enumerate(part):
+            ids = task.encode_hole(truth)
+            x0[j, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            count += min(len(ids) + 1, task.hole_tokens)
+        allowed = canvas.domain()
+        for _ in range(draws):
+            t = torch.rand(len(part), 1, generator=gen).clamp_min(1e-3)
+            masked = torch.rand(x0.shape, generator=gen) < t
+            xt = torch.where(masked, torch.full_like(x0, mask_id), x0)
+            logits = predict_logits(model, xt, canvas).float().masked_fill(~allowed, -1e9)
+            ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), x0, reduction="none")
+            total += float((ce * masked / t).sum()) / draws
+    return total / max(count, 1)
 
 
 def run_diffusion(task: CodeInfill, model: str, holes, batch_size: int, scorer: Scorer,
@@ -126,9 +158,9 @@ def run_ar(model, tok, holes, max_new_tokens: int, scorer: Scorer) -> dict[str, 
             "tokens_per_s": n_tokens / wall, "overhead": float("nan"), "batch": 1, "wall": wall}
 
 
-HEADER = ("| holes | method | parse rate | reported valid | exact match | exact (strip) | same AST | empty holes | "
-          "mean hole chars | passes per hole: mean / median / p95 | restarts per hole | hole tokens/s | holes/s |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| holes | method | parse rate | reported valid | exact match | exact (strip) | same AST | edit similarity | "
+          "empty holes | mean hole chars | passes per hole: mean / median / p95 | restarts per hole | hole tokens/s | "
+          "holes/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _f(x: float, fmt: str) -> str:
@@ -140,7 +172,8 @@ def row(kind: str, name: str, m: dict[str, float]) -> str:
               f"{m['passes_mean']:.1f} / {m['passes_median']:.0f} / {m['passes_p95']:.0f}")
     return (f"| {kind} | {name} | {m['parse']:.1%} | {_f(m['verified'], '.1%')} | {m['exact']:.1%} | "
             f"{m['exact_strip']:.1%} | "
-            f"{m['ast']:.1%} | {m['empty']:.1%} | {m['chars']:.1f} | {passes} | {_f(m['restarts'], '.2f')} | "
+            f"{m['ast']:.1%} | {m['edit_sim']:.1%} | {m['empty']:.1%} | {m['chars']:.1f} | {passes} | "
+            f"{_f(m['restarts'], '.2f')} | "
             f"{m['tokens_per_s']:.0f} (batch {m['batch']}) | {m['holes_per_s']:.2f} |")
 
 
@@ -167,8 +200,12 @@ def main() -> None:
     ar = None
     scorer = Scorer()
     rows, raw = [], {}
-    n_dn = sum(p.numel() for p in make_solver(task, args.model).model.parameters())
+    denoiser = make_solver(task, args.model).model
+    n_dn = sum(p.numel() for p in denoiser.parameters())
+    args.nll = {}
     for kind, holes in sets.items():
+        args.nll[kind.split(" (")[0]] = hole_nll(task, denoiser, holes)
+        raw[f"{kind} / hole NLL"] = {"nats_per_token": args.nll[kind.split(" (")[0]]}
         for name, opts in SETTINGS.items():
             m = run_diffusion(task, args.model, holes, args.batch_size, scorer, **opts)
             raw[f"{kind} / {name}"] = m
@@ -200,6 +237,7 @@ def section(task, args, rows: list[str], ar, n_modules: int, gen_s: float, n_dn:
                    "fill-in-the-middle when this was measured (or `--no-ar`).")
     denoiser = json.loads((ROOT / "constrained" / "models" / "code" / "config.json").read_text())
     orig = ", ".join(f"{k}: {v:.1f}" for k, v in args.orig_chars.items())
+    nll = ", ".join(f"{k}: {v:.2f}" for k, v in args.nll.items())
     partial = "" if done else "\n**Partial: the run had not finished when this was written.**\n"
     return f"""
 ## Code infilling (Python)
@@ -222,6 +260,10 @@ spans 2-3 lines. Holes needing more than the {task.hole_tokens}-token budget are
   {orig};
 - *exact match*: the hole's text equals the original (*strip*: ignoring surrounding whitespace);
   *same AST*: the completed file's `ast.dump` equals the original file's (equal code up to layout);
+  *edit similarity*: `difflib.SequenceMatcher` ratio of the returned hole to the original (both
+  stripped), averaged over holes: how close a fill is when it is not exact;
+- *held-out NLL* of the denoiser itself, whatever the search: the MDLM bound in nats per hole token
+  (the end counted as one), 4 noise levels per hole: {nll};
 - *passes per hole*: model forward passes until the file validated or the budget
   ({task.solver_defaults['max_passes']} passes) was spent; *hole tokens/s*: non-`[PAD]` tokens of the
   returned holes per second of wall time, validation included;

@@ -15,6 +15,12 @@ measured (``SolverConfig``):
   sampling with temperature so it takes another path.
 
 Low-confidence re-noising (self-correction) is a fifth, off by default.
+
+``length_search`` (off by default) is for variable-length canvases, whose content ends in a run
+of the sampler's ``defer_token`` (``[PAD]``): the first attempt lets the model end the content
+where it will; each restart then fixes the length to the next likeliest one the model itself
+gave on its first pass (P(position n is [PAD]) = P(length <= n)), so the search tries other
+lengths in the model's order instead of rewriting the same over-long content.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class SolverConfig:
     restart_temperature: float = 1.0
     uniform_redraw: float = 0.0  # uniform noise: share of the corruption level re-drawn at random each pass
     confidence_renoise: float | None = None  # re-noise committed tokens whose probability falls below this
+    length_search: bool = False  # restarts fix the content's length (needs sampler.defer_token)
     trace: bool = False
     seed: int = 0
 
@@ -63,6 +70,9 @@ class SolverConfig:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
         if self.confidence_renoise is not None and not 0 < self.confidence_renoise < 1:
             raise ConfigError(f"confidence_renoise must be in (0, 1), got {self.confidence_renoise}")
+        if self.length_search and self.sampler.defer_token is None:
+            raise ConfigError("length_search needs the sampler's defer_token (the token that ends the "
+                              "content, e.g. [PAD]); set defer_token or turn length_search off")
 
     @classmethod
     def model_only(cls, **kw: Any) -> SolverConfig:
@@ -83,6 +93,7 @@ class PassRecord:
     restarted: bool
     messages: list[str]
     proposed: list[int] = field(default_factory=list)  # after commit, before re-noising: what went back
+    length: int | None = None  # the content length this pass was held to (length_search), None: free
 
 
 @dataclass
@@ -173,6 +184,10 @@ class Solver:
         since_best = torch.zeros(B, dtype=torch.long, device=self.device)
         last_pred = x.clone()
         traces: list[list[PassRecord]] = [[] for _ in range(B)] if cfg.trace else []
+        end_id = cfg.sampler.defer_token
+        length = torch.full((B,), -1, dtype=torch.long, device=self.device)  # -1: the model's choice
+        length_rank: torch.Tensor | None = None  # [B, L + 1] lengths, likeliest first (first pass)
+        tried = torch.zeros(B, L + 1, dtype=torch.bool, device=self.device)
 
         for p in range(cfg.max_passes):
             act = (~done).nonzero().squeeze(-1)
@@ -188,6 +203,9 @@ class Solver:
                 allowed = allowed & (dom | ca.unsqueeze(-1))
             if cfg.tabu:
                 allowed = allowed & (tabu[act] == 0)
+            if cfg.length_search and bool((length[act] >= 0).any()):
+                allowed = allowed & _length_mask(length[act], L, V, end_id, allowed.device) | (
+                    fa.unsqueeze(-1) & allowed)
             tf = time.perf_counter()
             logits = predict_logits(self.model, xa, sub, coords, domain_features(dom, ca))  # [b, L, V]
             if logits.device.type == "cuda":
@@ -202,6 +220,9 @@ class Solver:
                 logits, allowed, ~ca & ~dead, p, temperature=temp[act], generator=gen,
                 confidence_domain=base_domain[act] if cfg.domains else None)
             passes[act] += 1
+            if cfg.length_search and length_rank is None:
+                length_rank = torch.zeros(B, L + 1, dtype=torch.long, device=self.device)
+                length_rank[act] = _length_order(probs[..., end_id], fa, xa, end_id)
             xa = torch.where(commit, pred, xa)
             ca = ca | commit
             la = torch.where(commit, torch.full_like(level[act], p), level[act])
@@ -236,6 +257,7 @@ class Solver:
             all_committed = ca.all(-1)
             stalled = (all_committed & ~solved) | (since_best[act] >= cfg.patience)
             restart = torch.zeros_like(solved)
+            ca_before, length_used = ca, length[act].clone()
             if cfg.restarts:
                 restart = stalled & ~solved
                 if restart.any():
@@ -247,6 +269,9 @@ class Solver:
                     best[rows] = fa[restart].sum(-1)
                     since_best[rows] = 0
                     tabu[rows] = 0
+                    if cfg.length_search and length_rank is not None:
+                        length[rows] = _next_length(length_rank[rows], tried, rows, xa[restart],
+                                                    ca_before[restart], end_id)
             finished = solved | (stalled & ~restart)
 
             # noise for everything not committed
@@ -267,7 +292,7 @@ class Solver:
 
             if cfg.trace:
                 self._record(traces, act, xa, ca, conf, commit, renoise_val, renoise_conf, restart, sub,
-                             mask_id, proposed)
+                             mask_id, proposed, length_used)
 
         results = self._results(canvas, problems, x, committed, last_pred, passes, restarts, traces,
                                 time.perf_counter() - t0)
@@ -275,7 +300,8 @@ class Solver:
         return results
 
     # -------------------------------------------------------------------------------
-    def _record(self, traces, act, xa, ca, conf, commit, rv, rc, restart, sub, mask_id, proposed) -> None:
+    def _record(self, traces, act, xa, ca, conf, commit, rv, rc, restart, sub, mask_id, proposed,
+                length) -> None:
         view = torch.where(ca, xa, torch.full_like(xa, mask_id))
         rep = self.task.validate(sub, view, messages=True)
         for j, b in enumerate(act.tolist()):
@@ -289,6 +315,7 @@ class Solver:
                 restarted=bool(restart[j]),
                 messages=rep.messages[j] if rep.messages else [],
                 proposed=proposed[j].tolist(),
+                length=int(length[j]) if int(length[j]) >= 0 else None,
             ))
 
     def _results(self, canvas, problems, x, committed, last_pred, passes, restarts, traces, seconds) -> list[Result]:
@@ -314,6 +341,52 @@ class Solver:
                 tokens=final[b].tolist(),
             ))
         return out
+
+
+def _length_mask(length: torch.Tensor, L: int, V: int, end_id: int, device) -> torch.Tensor:
+    """[b, L, V] allowed under fixed lengths (``length`` [b], -1: free): the end token only from
+    position ``length`` on, anything but it before."""
+    pos = torch.arange(L, device=device)[None, :]
+    free = (length < 0)[:, None]
+    tail = pos >= length[:, None]
+    is_end = torch.zeros(V, dtype=torch.bool, device=device)
+    is_end[end_id] = True
+    return free.unsqueeze(-1) | torch.where(tail.unsqueeze(-1), is_end, ~is_end)
+
+
+def _length_order(p_end: torch.Tensor, fixed: torch.Tensor, tokens: torch.Tensor, end_id: int) -> torch.Tensor:
+    """[b, L + 1] content lengths, likeliest first, from the first pass's P(position n is the end
+    token) [b, L]: on a canvas whose content is followed by end tokens only, that marginal is
+    P(length <= n), so P(length = n) = cdf(n) - cdf(n - 1) (the cdf made monotone; length L, no end
+    token at all, takes the rest). Lengths that fixed positions rule out come last."""
+    cdf = p_end.float().cummax(-1).values  # [b, L]
+    cdf = torch.cat([cdf, torch.ones_like(cdf[:, :1])], dim=1)  # length <= L is certain
+    pmf = cdf - torch.nn.functional.pad(cdf[:, :-1], (1, 0))  # [b, L + 1]
+    b, L = fixed.shape
+    pos = torch.arange(L, device=fixed.device)
+    fixed_end = fixed & (tokens == end_id)
+    fixed_other = fixed & (tokens != end_id)
+    n = torch.arange(L + 1, device=fixed.device)[:, None]  # [L + 1, 1]
+    # length n needs: no fixed end token before n, no fixed content token from n on
+    bad = ((fixed_end[:, None, :] & (pos[None, None, :] < n[None])) |
+           (fixed_other[:, None, :] & (pos[None, None, :] >= n[None]))).any(-1)  # [b, L + 1]
+    score = torch.where(bad, torch.full_like(pmf, -1.0), pmf)
+    return score.argsort(dim=-1, descending=True, stable=True)
+
+
+def _next_length(order: torch.Tensor, tried: torch.Tensor, rows: torch.Tensor, tokens: torch.Tensor,
+                 committed: torch.Tensor, end_id: int) -> torch.Tensor:
+    """The next untried length of each restarting item ([r]); the attempt that just ended counts as
+    tried at the length it had reached (its committed content before the first end token)."""
+    L = tokens.shape[1]
+    is_end = committed & (tokens == end_id)
+    first_end = torch.where(is_end.any(-1), is_end.float().argmax(-1), torch.full_like(rows, L))
+    tried[rows, first_end] = True
+    untried = ~tried[rows].gather(1, order)  # [r, L + 1] in order
+    pick = untried.float().argmax(-1)  # first untried in order (0 if every length was tried)
+    out = order.gather(1, pick[:, None]).squeeze(1)
+    tried[rows, out] = True
+    return out
 
 
 def _one_hot_mask(tokens: torch.Tensor, V: int) -> torch.Tensor:

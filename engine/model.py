@@ -122,8 +122,11 @@ class DenoiserModel(PreTrainedModel):
         context: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
         domains: torch.Tensor | None = None,
+        context_logits: bool = False,
         **_: Any,
     ) -> MaskedLMOutput:
+        """``context_logits``: logits for the context positions too ([B, L + C, V]), for training
+        with a noised context (``train.context_noise``)."""
         B, L = input_ids.shape
         if L > self.config.max_position_embeddings:
             raise ValueError(
@@ -155,7 +158,8 @@ class DenoiserModel(PreTrainedModel):
             attn = torch.cat([torch.ones(B, L, dtype=torch.long, device=input_ids.device),
                               context_mask.long()], dim=1)
         out = self.backbone(inputs_embeds=emb, token_type_ids=types, attention_mask=attn)
-        logits = self.head(out.last_hidden_state[:, :L])
+        hidden = out.last_hidden_state if context_logits else out.last_hidden_state[:, :L]
+        logits = self.head(hidden)
         return MaskedLMOutput(logits=logits)
 
 

@@ -42,11 +42,18 @@ class DiffusionCollator:
     noise: NoiseProcess
     seed: int = 0
     domains: bool = False  # also give the model the task's candidate domains of x_t (mask noise only)
+    #: share of examples whose context is masked too, at the example's level t, and scored
+    #: (``context_labels`` / ``context_corrupted``): MDLM on the whole window
+    context_noise: float = 0.0
 
     def __post_init__(self) -> None:
         self.generator = torch.Generator().manual_seed(self.seed)
         if self.domains and self.noise.name != "mask":
             raise ValueError("domain input needs mask noise: under uniform noise x_t has no empty positions")
+        if not 0.0 <= self.context_noise <= 1.0:
+            raise ValueError(f"context_noise must be in [0, 1], got {self.context_noise!r}")
+        if self.context_noise and self.noise.name != "mask":
+            raise ValueError("context noise needs mask noise")
 
     def __call__(self, examples: list[dict[str, torch.Tensor]]) -> dict[str, object]:
         x0 = torch.stack([e["tokens"] for e in examples])  # [B, L]
@@ -77,7 +84,23 @@ class DiffusionCollator:
                 ctx[i, :n] = e["context"]
                 cm[i, :n] = True
             batch["context"], batch["context_mask"] = ctx, cm
+            if self.context_noise:
+                self._noise_context(batch, t)
         return batch
+
+    def _noise_context(self, batch: dict[str, object], t: torch.Tensor) -> None:
+        """Mask the context of a ``context_noise`` share of the examples at their level t; the
+        masked tokens are scored like canvas tokens. Padding (id 0) is never masked."""
+        ctx, cm = batch["context"], batch["context_mask"]
+        B, C = ctx.shape
+        chosen = torch.rand(B, generator=self.generator) < self.context_noise
+        u = torch.rand(B, C, generator=self.generator)
+        scored = chosen[:, None] & cm & (ctx != 0)
+        corrupted = scored & (u < t[:, None])
+        batch["context_labels"] = ctx
+        batch["context"] = torch.where(corrupted, torch.full_like(ctx, self.noise.mask_id), ctx)
+        batch["context_corrupted"] = corrupted
+        batch["context_scored"] = scored
 
     def _domains(self, batch: dict[str, object], examples: list[dict[str, torch.Tensor]],
                  static: torch.Tensor) -> torch.Tensor:

@@ -336,7 +336,8 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
     trainer = DiffusionTrainer(
         model=model, args=args,
         train_dataset=TaskStream(task, seed=tr["seed"], rank=rank),
-        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank, domains=reads_domains(model)),
+        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank, domains=reads_domains(model),
+                                        context_noise=tr["context_noise"]),
         noise=noise,
         callbacks=[ValidatorEval(task, noise, held_out, ev["steps"], ev["options"])],
     )

@@ -21,6 +21,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dropout": 0.0,
         "max_position_embeddings": 512,
         "domain_input": False,
+        # "denoiser": the project's bidirectional encoder (the sizes above); "psm-block": a block-diffusion
+        # LM that reads the context as a prefix-suffix-middle prompt (engine/infill.py), started from the
+        # Llama AR model at init_from_ar (its sizes; the ones above are then unused)
+        "arch": "denoiser",
+        "init_from_ar": "",
     },
     "train": {
         "noise": "mask",
@@ -35,6 +40,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "save_steps": 500,
         "save_total_limit": 2,
         "max_grad_norm": 1.0,
+        # share of examples whose context is masked too (at the example's level t) and scored:
+        # MDLM on the whole window, so every context token teaches the language and not only the
+        # canvas's few; mask noise and the project's own denoiser only
+        "context_noise": 0.0,
     },
     "eval": {
         "steps": 500,
@@ -125,13 +134,24 @@ def load_recipe(task: str, path: str | Path | None = None, overrides: list[str] 
             raise ConfigError(f"override {item!r}: {value!r} is not a {type(like).__name__}") from None
     if recipe["train"]["noise"] not in ("mask", "uniform"):
         raise ConfigError(f"train.noise must be 'mask' or 'uniform', got {recipe['train']['noise']!r}")
+    if recipe["model"]["arch"] not in ("denoiser", "psm-block"):
+        raise ConfigError(f"model.arch must be 'denoiser' or 'psm-block', got {recipe['model']['arch']!r}")
+    if recipe["model"]["arch"] == "psm-block" and not recipe["model"]["init_from_ar"]:
+        raise ConfigError("model.arch = 'psm-block' starts from an AR model: set model.init_from_ar to its folder")
+    if recipe["train"]["context_noise"] and recipe["model"]["arch"] != "denoiser":
+        raise ConfigError("train.context_noise needs model.arch = 'denoiser' (it scores the context positions)")
+    if recipe["train"]["context_noise"] and recipe["train"]["noise"] != "mask":
+        raise ConfigError("train.context_noise needs train.noise = 'mask' (a masked context token is "
+                          "unambiguous; under uniform noise the context would be corrupted)")
     _check_ranges(recipe)
     return recipe
 
 
 def _check_ranges(recipe: dict[str, Any]) -> None:
-    lo, rw = recipe["lora"], recipe["reward"]
+    lo, rw, tr = recipe["lora"], recipe["reward"], recipe["train"]
     for key, value, ok in (
+        ("train.context_noise", tr["context_noise"], isinstance(tr["context_noise"], (int, float))
+         and 0 <= tr["context_noise"] <= 1),
         ("lora.rank", lo["rank"], isinstance(lo["rank"], int) and lo["rank"] >= 1),
         ("lora.alpha", lo["alpha"], isinstance(lo["alpha"], (int, float)) and lo["alpha"] > 0),
         ("lora.dropout", lo["dropout"], isinstance(lo["dropout"], (int, float)) and 0 <= lo["dropout"] < 1),

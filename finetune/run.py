@@ -87,12 +87,17 @@ class WallClock(TrainerCallback):
 
 def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> DenoiserModel:
     if init:
-        model = DenoiserModel.from_pretrained(init, use_safetensors=True)
-        from constrained.hub import check_compatible
+        from constrained.hub import check_compatible, load_denoiser
 
+        model, _ = load_denoiser(task, init)
         check_compatible(model.config, task, init)
-        return model
+        return model.train()
     m = recipe["model"]
+    if m["arch"] == "psm-block":
+        from constrained.engine.infill import psm_denoiser_from_ar
+
+        return psm_denoiser_from_ar(_resolve(m["init_from_ar"]), task, task.layout.length,
+                                    noise=recipe["train"]["noise"])
     config = DenoiserConfig(
         vocab_size=len(task.vocab),
         hidden_size=m["hidden_size"],
@@ -112,6 +117,16 @@ def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> 
         raise ConfigError(f"model.hidden_size {config.hidden_size} is not divisible by "
                           f"model.num_attention_heads {config.num_attention_heads}")
     return DenoiserModel(config)
+
+
+def _resolve(path: str) -> str:
+    """A relative model path from the current directory, else from the project root
+    (recipes name shipped models as ``constrained/models/NAME``)."""
+    here = Path(path)
+    if here.exists() or here.is_absolute():
+        return str(here)
+    root = Path(__file__).resolve().parent.parent / path
+    return str(root) if root.exists() else str(here)
 
 
 def finetune(task_name: str, out: str | Path | None = None, recipe_path: str | None = None,
@@ -137,7 +152,8 @@ def finetune(task_name: str, out: str | Path | None = None, recipe_path: str | N
         model=model,
         args=args,
         train_dataset=TaskStream(task, seed=tr["seed"], rank=rank),
-        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank, domains=reads_domains(model)),
+        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank, domains=reads_domains(model),
+                                        context_noise=tr["context_noise"]),
         noise=noise,
         callbacks=[ValidatorEval(task, noise, held_out, ev["steps"], ev["options"])],
     )
@@ -188,13 +204,26 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
 def write_card(out: Path, task: Task, recipe: dict[str, Any], model, scores: dict[str, float], wall: float,
                init: str | None, held_out_desc: dict[str, Any]) -> None:
     n_params = sum(p.numel() for p in model.parameters())
-    overrides = [f"{s}.{k}={v}" for s in ("model", "train") for k, v in recipe[s].items()]
+    psm = recipe["model"]["arch"] == "psm-block"
+    unused = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "dropout",
+              "max_position_embeddings", "domain_input") if psm else ()
+    overrides = [f"{s}.{k}={v}" for s in ("model", "train") for k, v in recipe[s].items()
+                 if not (s == "model" and k in unused)]
+    if psm:
+        what = (f"A block-diffusion denoiser ({n_params / 1e6:.2f} M parameters, the Llama architecture of its "
+                f"starting model) for the `{task.name}` task of `constrained`: it reads the context as a "
+                "prefix-suffix-middle prompt, causally, and denoises the canvas after it bidirectionally "
+                "(`constrained.engine.infill.PSMDenoiser`); trained from "
+                + (f"`{init}`" if init else f"the weights of the AR model `{recipe['model']['init_from_ar']}`")
+                + f" with {recipe['train']['noise']} noise.")
+    else:
+        what = (f"A bidirectional transformer denoiser ({n_params / 1e6:.2f} M parameters) for the `{task.name}` "
+                "task of `constrained`, trained from "
+                + (f"`{init}`" if init else "scratch") + f" with {recipe['train']['noise']} noise.")
     lines = [
         f"# {task.name} denoiser",
         "",
-        f"A bidirectional transformer denoiser ({n_params / 1e6:.2f} M parameters) for the `{task.name}` task of "
-        "`constrained`, trained from "
-        + (f"`{init}`" if init else "scratch") + f" with {recipe['train']['noise']} noise.",
+        what,
         "",
         "## How it was trained",
         "",

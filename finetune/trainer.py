@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from constrained.engine.noise import NoiseProcess
 from transformers import Trainer
+
+from constrained.errors import ConfigError
 
 
 class DiffusionTrainer(Trainer):
@@ -18,13 +21,32 @@ class DiffusionTrainer(Trainer):
         self.noise = noise
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        noised_context = "context_corrupted" in inputs
+        extra = {"domains": inputs["domains"]} if "domains" in inputs else {}
+        if noised_context:
+            extra["context_logits"] = True
         out = model(
             input_ids=inputs["input_ids"],
             coords=inputs.get("coords"),
             context=inputs.get("context"),
             context_mask=inputs.get("context_mask"),
-            **({"domains": inputs["domains"]} if "domains" in inputs else {}),
+            **extra,
         )
         logits = out.logits if hasattr(out, "logits") else out
-        loss = self.noise.loss(logits, inputs["labels"], inputs["corrupted"], inputs["t"], inputs["fixed"])
+        labels, corrupted, fixed = inputs["labels"], inputs["corrupted"], inputs["fixed"]
+        if noised_context:
+            # the canvas and the scored context positions form one sequence under the same bound
+            L, C = labels.shape[1], inputs["context_labels"].shape[1]
+            if logits.shape[1] != L + C:
+                raise ConfigError(
+                    f"train.context_noise needs a model that scores its context positions (the project's "
+                    f"DenoiserModel); this {type(model).__name__} returned {logits.shape[1]} positions for "
+                    f"{L} canvas + {C} context")
+            labels = torch.cat([labels, inputs["context_labels"]], dim=1)
+            corrupted = torch.cat([corrupted, inputs["context_corrupted"]], dim=1)
+            fixed = torch.cat([fixed, ~inputs["context_scored"]], dim=1)
+        loss = self.noise.loss(logits, labels, corrupted, inputs["t"], fixed)
+        if noised_context and return_outputs:
+            logits = logits[:, : inputs["labels"].shape[1]]
+            out = type(out)(logits=logits) if hasattr(out, "logits") else logits
         return (loss, out) if return_outputs else loss

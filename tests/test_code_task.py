@@ -368,3 +368,154 @@ def test_deferred_pad_waits_while_code_is_predicted_after_it():
     s = Sampler("topk", steps=1, defer_token=0)
     commit = s.step(logits, torch.ones(1, 5, 8, dtype=torch.bool), cand, 0)[2]
     assert commit[0].tolist() == [False, True, False, False, False]  # only the code goes in
+
+
+def _context_batch(task, context_noise, seed=0):
+    from constrained.engine.noise import make_noise
+    from constrained.finetune import DiffusionCollator
+
+    text = "import os\n\n\ndef f(x):\n    y = x + 1\n    return os.path.join(y, 'a')\n" * 3
+    task._train = [SourceFile("stdlib/fake.py", None, text)]
+    rng = np.random.default_rng(seed)
+    examples = [task.training_example(rng) for _ in range(16)]
+    task._train = None
+    noise = make_noise("mask", task.vocab.mask_id)
+    col = DiffusionCollator(task, noise, seed=seed, context_noise=context_noise)
+    return col(examples), examples, noise
+
+
+def test_context_noise_masks_and_scores_only_real_context_tokens(task):
+    batch, examples, _ = _context_batch(task, 1.0)
+    clean = torch.stack([e["context"] for e in examples])
+    assert torch.equal(batch["context_labels"], clean)
+    corrupted, scored = batch["context_corrupted"], batch["context_scored"]
+    assert corrupted.any() and not (corrupted & ~scored).any()
+    assert not (scored & (clean == 0)).any()  # padding is never masked nor scored
+    assert (batch["context"][corrupted] == task.vocab.mask_id).all()
+    assert torch.equal(batch["context"][~corrupted], clean[~corrupted])
+    # each example's context is masked at its own level t, as its canvas is
+    share = corrupted.sum(1).float() / scored.sum(1).clamp(min=1)
+    assert torch.corrcoef(torch.stack([share, batch["t"]]))[0, 1] > 0.8
+    plain, _, _ = _context_batch(task, 0.0)
+    assert "context_corrupted" not in plain and torch.equal(plain["context"], clean)
+
+
+def test_context_noise_loss_scores_the_context_and_needs_a_model_that_returns_it(task):
+    from constrained.finetune import DiffusionTrainer
+
+    from constrained.errors import ConfigError
+
+    batch, _, noise = _context_batch(task, 1.0)
+    model = tiny_model(task)
+    trainer = DiffusionTrainer.__new__(DiffusionTrainer)
+    trainer.noise = noise
+    loss = trainer.compute_loss(model, batch)
+    out = model(input_ids=batch["input_ids"], coords=batch["coords"], context=batch["context"],
+                context_mask=batch["context_mask"])
+    canvas_only = noise.loss(out.logits, batch["labels"], batch["corrupted"], batch["t"], batch["fixed"])
+    assert torch.isfinite(loss) and not torch.isclose(loss, canvas_only)
+    loss.backward()  # the context positions' head gets gradients through the same weights
+    assert model.head[-1].weight.grad.abs().sum() > 0
+
+    class CanvasOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, **kw):
+            kw.pop("context_logits", None)
+            return self.inner(**kw)
+
+    with pytest.raises(ConfigError, match="scores its context positions"):
+        trainer.compute_loss(CanvasOnly(model), batch)
+
+
+def test_context_noise_recipe_is_checked():
+    from constrained.finetune import load_recipe
+    from constrained.finetune.recipes import RECIPES_DIR
+
+    from constrained.errors import ConfigError
+
+    encoder = RECIPES_DIR / "code-infill-encoder.toml"
+    assert load_recipe("code-infill", encoder)["train"]["context_noise"] == 0.0  # off unless asked
+    assert load_recipe("code-infill", encoder, overrides=["train.context_noise=0.5"])["train"]["context_noise"] == 0.5
+    with pytest.raises(ConfigError, match="context_noise"):
+        load_recipe("code-infill", encoder, overrides=["train.context_noise=1.5"])
+    with pytest.raises(ConfigError, match="context_noise needs train.noise = 'mask'"):
+        load_recipe("code-infill", encoder, overrides=["train.noise=uniform"])
+
+
+def test_length_order_follows_the_models_end_token_marginals():
+    from constrained.solver import _length_order
+
+    # P(position n is the end token) = P(length <= n): 0.1 at 0..1, 0.7 from 2, 0.9 from 5
+    p_end = torch.tensor([[0.1, 0.1, 0.7, 0.7, 0.7, 0.9, 0.9, 0.9]])
+    fixed = torch.zeros(1, 8, dtype=torch.bool)
+    order = _length_order(p_end, fixed, torch.zeros(1, 8, dtype=torch.long), end_id=0)[0].tolist()
+    # P(length = 2) = 0.6, P(5) = 0.2, P(0) = P(8) = 0.1 (8: no end token at all), the rest 0
+    assert order[:2] == [2, 5] and set(order[2:4]) == {0, 8}
+    # a non-monotone marginal is made monotone (a dip does not create negative mass)
+    dip = torch.tensor([[0.5, 0.2, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]])
+    assert _length_order(dip, fixed, torch.zeros(1, 8, dtype=torch.long), 0)[0, 0] == 0
+    # fixed content at position 3 rules out lengths 0..3; a fixed end token at 6 rules out 7 and 8
+    fixed2 = fixed.clone()
+    fixed2[0, 3] = fixed2[0, 6] = True
+    toks = torch.zeros(1, 8, dtype=torch.long)
+    toks[0, 3] = 5
+    order2 = _length_order(p_end, fixed2, toks, 0)[0].tolist()
+    assert set(order2[:3]) == {4, 5, 6} and order2[0] == 5
+
+
+def test_next_length_skips_lengths_already_tried():
+    from constrained.solver import _next_length
+
+    order = torch.tensor([[3, 1, 4, 0, 2]])
+    tried = torch.zeros(1, 5, dtype=torch.bool)
+    rows = torch.tensor([0])
+    tokens = torch.tensor([[7, 7, 7, 7]])  # the ended attempt filled the whole canvas: length 4
+    committed = torch.ones(1, 4, dtype=torch.bool)
+    assert _next_length(order, tried, rows, tokens, committed, end_id=0).tolist() == [3]
+    assert _next_length(order, tried, rows, tokens, committed, end_id=0).tolist() == [1]
+    assert _next_length(order, tried, rows, tokens, committed, end_id=0).tolist() == [0]  # 4 was tried
+    assert tried[0].tolist() == [True, True, False, True, True]
+
+
+def test_length_search_needs_the_end_token_and_fixes_each_restarts_length(task):
+    from constrained.engine.samplers import Sampler
+
+    from constrained.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="length_search needs the sampler's defer_token"):
+        SolverConfig(length_search=True)
+    from constrained.tasks.code import CodeInfill
+
+    class NeverValid(CodeInfill):  # every complete hole fails, so the solver keeps restarting
+        def _check(self, item, row):
+            return False, [], ["never valid"]
+
+    task = NeverValid()
+    model = tiny_model(task, max_position_embeddings=256)
+    probs = ["x = <FILL>\n"]
+    cfg = SolverConfig(max_passes=60, patience=2, length_search=True, trace=True,
+                       sampler=Sampler(threshold=0.9, floor=True, steps=4, defer_token=0))
+    res = Solver(task, model, model_noise(), cfg).run(task.encode(probs), probs)[0]
+    assert res.restarts >= 2
+    attempts: list[list] = [[]]
+    for rec in res.trace:
+        attempts[-1].append(rec)
+        if rec.restarted:
+            attempts.append([])
+    assert all(rec.length is None for rec in attempts[0])  # the first attempt is the model's own
+    held = []
+    for att in attempts[1:]:
+        if not att:
+            continue
+        n = att[0].length
+        assert n is not None and all(rec.length == n for rec in att)
+        held.append(n)
+        for rec in att:  # code only before the length, [PAD] only from it on
+            for i, (t, c) in enumerate(zip(rec.tokens, rec.committed)):
+                if c:
+                    assert (t == 0) == (i >= n), (n, i, t)
+    assert len(held) == len(set(held)) >= 2  # each restart tries another length
+    assert not res.valid
