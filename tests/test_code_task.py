@@ -442,7 +442,7 @@ def test_context_noise_recipe_is_checked():
     with pytest.raises(ConfigError, match="context_noise"):
         load_recipe("code-infill", encoder, overrides=["train.context_noise=1.5"])
     with pytest.raises(ConfigError, match="context_noise needs train.noise = 'mask'"):
-        load_recipe("code-infill", encoder, overrides=["train.noise=uniform"])
+        load_recipe("code-infill", encoder, overrides=["train.noise=uniform", "train.context_noise=0.5"])
 
 
 def test_length_order_follows_the_models_end_token_marginals():
