@@ -13,7 +13,8 @@ not reach.
 It takes the same inputs as :class:`~constrained.engine.model.DenoiserModel` (``input_ids``
 [B, K], ``context`` [B, C]), so the Solver, ``transformers.Trainer`` and the task's collator
 use it unchanged. The context must follow the layout of the code tasks: the prefix window,
-left-padded with ``[PAD]``, then one ``[SEP]``, then the suffix window, right-padded.
+left-padded with ``[PAD]``, then ``[SEP]`` at a fixed column (``config.context_split``), then the
+suffix window, right-padded.
 Padding is skipped: it is masked out of attention and does not advance the positions.
 """
 
@@ -33,8 +34,12 @@ class PSMDenoiserConfig(BlockDiffusionConfig):
     model_type = "constrained-psm-denoiser"
 
     def __init__(self, prefix_token_id: int = 1020, suffix_token_id: int = 1021, middle_token_id: int = 1022,
-                 sep_token_id: int = 1017, task: str | None = None, vocab_tokens: list[str] | None = None,
-                 coord_sizes: dict[str, int] | None = None, domain_input: bool = False, **kwargs: Any) -> None:
+                 sep_token_id: int = 1017, context_split: int = 129, task: str | None = None,
+                 vocab_tokens: list[str] | None = None, coord_sizes: dict[str, int] | None = None,
+                 domain_input: bool = False, **kwargs: Any) -> None:
+        #: the context's column of the [SEP] between the prefix and the suffix windows (the task's
+        #: prefix_tokens + 1); found by place, not by id, since source text may hold the string "[SEP]"
+        self.context_split = context_split
         self.prefix_token_id = prefix_token_id
         self.suffix_token_id = suffix_token_id
         self.middle_token_id = middle_token_id
@@ -55,19 +60,15 @@ class PSMDenoiser(BlockDiffusionLM):
     def _prompt(self, context: torch.Tensor, B: int, device: torch.device) -> torch.Tensor:
         """[B, C + 3]: ``[PRE] prefix [SUF] suffix [MID]`` (padding left where the context had it)."""
         cfg = self.config
-        sep = context == cfg.sep_token_id
-        if not bool((sep.sum(1) == 1).all()):
-            raise ValueError("a prefix-suffix-middle denoiser needs a context of prefix, one [SEP], suffix "
-                             f"([SEP] id {cfg.sep_token_id}); got rows with {sep.sum(1).tolist()} [SEP]s")
-        col = torch.arange(context.shape[1], device=device)[None, :]
-        at = sep.float().argmax(1, keepdim=True)
-        in_prefix = col < at
-        # prefix tokens first (their order kept), then [SUF], then the suffix: sort by (part, column)
-        key = torch.where(in_prefix, col, col + context.shape[1])
-        order = key.argsort(1)
-        ordered = context.gather(1, order)  # prefix, [SEP], suffix
-        ordered = torch.where(ordered == cfg.sep_token_id, torch.full_like(ordered, cfg.suffix_token_id),
-                              ordered)
+        at = cfg.context_split
+        if context.shape[1] <= at or not bool((context[:, at] == cfg.sep_token_id).all()):
+            raise ValueError(
+                f"a prefix-suffix-middle denoiser needs the context's [SEP] (id {cfg.sep_token_id}) at column "
+                f"{at}, between the prefix and the suffix windows: this model was trained with "
+                f"prefix_tokens={at - 1}; a context of {context.shape[1]} columns does not have it there")
+        # prefix, [SUF] (in the [SEP]'s place), suffix
+        ordered = context.clone()
+        ordered[:, at] = cfg.suffix_token_id
         pre = torch.full((B, 1), cfg.prefix_token_id, dtype=torch.long, device=device)
         mid = torch.full((B, 1), cfg.middle_token_id, dtype=torch.long, device=device)
         return torch.cat([pre, ordered, mid], 1)
@@ -127,8 +128,12 @@ def psm_denoiser_from_ar(ar_dir: str | Path, task, canvas_length: int, noise: st
             if k in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "num_key_value_heads", "intermediate_size", "rms_norm_eps", "rope_parameters",
                      "rope_theta", "tie_word_embeddings", "head_dim", "hidden_act", "max_position_embeddings")}
+    split = getattr(task, "prefix_tokens", None)
+    if not isinstance(split, int):
+        raise ConfigError(f"task {task.name!r} has no prefix_tokens: a prefix-suffix-middle denoiser reads a "
+                          "context of a prefix window, [SEP], a suffix window")
     cfg = PSMDenoiserConfig(
-        prefix_token_id=ids["[PRE]"], suffix_token_id=ids["[SUF]"], middle_token_id=ids["[MID]"],
+        context_split=split + 1, prefix_token_id=ids["[PRE]"], suffix_token_id=ids["[SUF]"], middle_token_id=ids["[MID]"],
         sep_token_id=ids["[SEP]"], task=task.name, vocab_tokens=list(task.vocab.tokens),
         canvas_length=canvas_length, noise=noise, mask_token_id=task.vocab.mask_id,
         pad_token_id=task.vocab.pad_id, eos_token_id=ac.eos_token_id, shift=True, **keep)

@@ -77,8 +77,16 @@ def test_needs_a_context_with_one_separator(model, task):
         model(input_ids=canvas.tokens)
     bad = canvas.context.clone()
     bad[0, bad[0] == task.vocab.id("[SEP]")] = 5
-    with pytest.raises(ValueError, match="one \\[SEP\\]"):
+    with pytest.raises(ValueError, match="trained with prefix_tokens=128"):
         model(input_ids=canvas.tokens, context=bad)
+    other = load_task("code-infill", prefix_tokens=64)  # another layout than the model's
+    with pytest.raises(ValueError, match="at column 129"):
+        model(input_ids=canvas.tokens, context=other.encode(PROBLEMS[:1]).context)
+    # source text holding the string "[SEP]" does not confuse the split
+    p = "s = '[SEP]'\nx = <FILL>\ny = '[SEP]'\n"
+    c = task.encode([p])
+    assert int((c.context == task.vocab.id("[SEP]")).sum()) == 3
+    assert torch.isfinite(model(input_ids=c.tokens, context=c.context).logits).all()
 
 
 def test_init_from_ar_refuses_other_models(tmp_path, task):
