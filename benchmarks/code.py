@@ -71,7 +71,8 @@ class Scorer:
                     self._orig[key] = _dump(p.with_hole(truth))
                 same_ast += _dump(src) == self._orig[key]
         return {"parse": parse / n, "exact": exact / n, "exact_strip": strip / n, "ast": same_ast / n,
-                "empty": empty / n, "chars": sum(len(f) for f in fills) / n, "edit_sim": sim / n}
+                "empty": empty / n, "chars": sum(len(f) for f in fills) / n, "edit_sim": sim / n,
+                "distinct": len({f.strip() for f in fills}) / n}
 
 
 @torch.no_grad()
@@ -159,8 +160,8 @@ def run_ar(model, tok, holes, max_new_tokens: int, scorer: Scorer) -> dict[str, 
 
 
 HEADER = ("| holes | method | parse rate | reported valid | exact match | exact (strip) | same AST | edit similarity | "
-          "empty holes | mean hole chars | passes per hole: mean / median / p95 | restarts per hole | hole tokens/s | "
-          "holes/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "distinct fills | empty holes | mean hole chars | passes per hole: mean / median / p95 | restarts per hole | hole tokens/s | "
+          "holes/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _f(x: float, fmt: str) -> str:
@@ -172,7 +173,7 @@ def row(kind: str, name: str, m: dict[str, float]) -> str:
               f"{m['passes_mean']:.1f} / {m['passes_median']:.0f} / {m['passes_p95']:.0f}")
     return (f"| {kind} | {name} | {m['parse']:.1%} | {_f(m['verified'], '.1%')} | {m['exact']:.1%} | "
             f"{m['exact_strip']:.1%} | "
-            f"{m['ast']:.1%} | {m['edit_sim']:.1%} | {m['empty']:.1%} | {m['chars']:.1f} | {passes} | "
+            f"{m['ast']:.1%} | {m['edit_sim']:.1%} | {m['distinct']:.1%} | {m['empty']:.1%} | {m['chars']:.1f} | {passes} | "
             f"{_f(m['restarts'], '.2f')} | "
             f"{m['tokens_per_s']:.0f} (batch {m['batch']}) | {m['holes_per_s']:.2f} |")
 
@@ -261,7 +262,9 @@ spans 2-3 lines. Holes needing more than the {task.hole_tokens}-token budget are
 - *exact match*: the hole's text equals the original (*strip*: ignoring surrounding whitespace);
   *same AST*: the completed file's `ast.dump` equals the original file's (equal code up to layout);
   *edit similarity*: `difflib.SequenceMatcher` ratio of the returned hole to the original (both
-  stripped), averaged over holes: how close a fill is when it is not exact;
+  stripped), averaged over holes: how close a fill is when it is not exact; *distinct fills*: distinct
+  hole texts among the returned ones (a model that writes one template into every hole scores low,
+  even when the template compiles);
 - *held-out NLL* of the denoiser itself, whatever the search: the MDLM bound in nats per hole token
   (the end counted as one), 4 noise levels per hole: {nll};
 - *passes per hole*: model forward passes until the file validated or the budget

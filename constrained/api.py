@@ -43,7 +43,10 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
                 config: SolverConfig | None = None, trust_remote_code: bool = False, **options: Any) -> Solver:
     task = load_task(task)
     if config is None:  # a task's own defaults (e.g. sampling temperature for design tasks); options win
-        options = {**task.solver_defaults, **options}
+        defaults = dict(task.solver_defaults)
+        if "defer_token" in options and options["defer_token"] is None and "length_search" not in options:
+            defaults.pop("length_search", None)  # searching lengths needs the end token the caller turned off
+        options = {**defaults, **options}
     denoiser, noise = load_denoiser(task, model, trust_remote_code=trust_remote_code)
     return Solver(task, denoiser, noise, make_config(config, **options), device=device)
 
