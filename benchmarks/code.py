@@ -160,7 +160,8 @@ def run_ar(model, tok, holes, max_new_tokens: int, scorer: Scorer) -> dict[str, 
 
 
 HEADER = ("| holes | method | parse rate | reported valid | exact match | exact (strip) | same AST | edit similarity | "
-          "distinct fills | empty holes | mean hole chars | passes per hole: mean / median / p95 | restarts per hole | hole tokens/s | "
+          "distinct fills | empty holes | mean hole chars | passes per hole: mean / median / p95 | "
+          "restarts per hole | hole tokens/s | "
           "holes/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
@@ -173,7 +174,8 @@ def row(kind: str, name: str, m: dict[str, float]) -> str:
               f"{m['passes_mean']:.1f} / {m['passes_median']:.0f} / {m['passes_p95']:.0f}")
     return (f"| {kind} | {name} | {m['parse']:.1%} | {_f(m['verified'], '.1%')} | {m['exact']:.1%} | "
             f"{m['exact_strip']:.1%} | "
-            f"{m['ast']:.1%} | {m['edit_sim']:.1%} | {m['distinct']:.1%} | {m['empty']:.1%} | {m['chars']:.1f} | {passes} | "
+            f"{m['ast']:.1%} | {m['edit_sim']:.1%} | {m['distinct']:.1%} | {m['empty']:.1%} | {m['chars']:.1f} | "
+            f"{passes} | "
             f"{_f(m['restarts'], '.2f')} | "
             f"{m['tokens_per_s']:.0f} (batch {m['batch']}) | {m['holes_per_s']:.2f} |")
 

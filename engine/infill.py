@@ -114,7 +114,8 @@ def psm_denoiser_from_ar(ar_dir: str | Path, task, canvas_length: int, noise: st
         raise ConfigError(f"model.init_from_ar = {str(ar_dir)!r}: no config.json there")
     ac = AutoConfig.from_pretrained(ar_dir)
     if ac.model_type != "llama":
-        raise ConfigError(f"model.init_from_ar = {str(ar_dir)!r} is a {ac.model_type!r} model, not a Llama AR model")
+        raise ConfigError(f"model.init_from_ar = {str(ar_dir)!r} is a {ac.model_type!r} model, "
+                          "not a Llama AR model")
     if ac.vocab_size != len(task.vocab):
         raise ConfigError(f"model.init_from_ar = {str(ar_dir)!r} has {ac.vocab_size} token ids; task "
                           f"{task.name!r} has {len(task.vocab)}")
