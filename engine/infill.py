@@ -134,7 +134,8 @@ def psm_denoiser_from_ar(ar_dir: str | Path, task, canvas_length: int, noise: st
         raise ConfigError(f"task {task.name!r} has no prefix_tokens: a prefix-suffix-middle denoiser reads a "
                           "context of a prefix window, [SEP], a suffix window")
     cfg = PSMDenoiserConfig(
-        context_split=split + 1, prefix_token_id=ids["[PRE]"], suffix_token_id=ids["[SUF]"], middle_token_id=ids["[MID]"],
+        context_split=split + 1, prefix_token_id=ids["[PRE]"], suffix_token_id=ids["[SUF]"],
+        middle_token_id=ids["[MID]"],
         sep_token_id=ids["[SEP]"], task=task.name, vocab_tokens=list(task.vocab.tokens),
         canvas_length=canvas_length, noise=noise, mask_token_id=task.vocab.mask_id,
         pad_token_id=task.vocab.pad_id, eos_token_id=ac.eos_token_id, shift=True, **keep)
