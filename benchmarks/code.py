@@ -241,6 +241,9 @@ def section(task, args, rows: list[str], ar, n_modules: int, gen_s: float, n_dn:
     denoiser = json.loads((ROOT / "constrained" / "models" / "code" / "config.json").read_text())
     orig = ", ".join(f"{k}: {v:.1f}" for k, v in args.orig_chars.items())
     nll = ", ".join(f"{k}: {v:.2f}" for k, v in args.nll.items())
+    arch = ("; a block-diffusion LM that reads the context as a prefix-suffix-middle prompt, started from "
+            "the AR baseline's weights, `engine/infill.py`"
+            if denoiser.get("model_type") == "constrained-psm-denoiser" else "; a bidirectional encoder")
     partial = "" if done else "\n**Partial: the run had not finished when this was written.**\n"
     return f"""
 ## Code infilling (Python)
@@ -248,7 +251,7 @@ def section(task, args, rows: list[str], ar, n_modules: int, gen_s: float, n_dn:
 Holes cut from **held-out modules** (whole files of the standard library and installed packages
 that the model never trained on; {n_modules} modules, split by the SHA-1 of the module path,
 `tasks/code_corpus.py`), filled by the shipped denoiser `constrained/models/code`
-({n_dn / 1e6:.2f} M parameters, {denoiser['num_hidden_layers']} layers of width {denoiser['hidden_size']}; hole
+({n_dn / 1e6:.2f} M parameters, {denoiser['num_hidden_layers']} layers of width {denoiser['hidden_size']}{arch}; hole
 budget {task.hole_tokens} tokens, context {task.prefix_tokens} tokens before + {task.suffix_tokens} after).
 A single-line hole is one line's code from its first non-blank character to its end; a multi-line hole
 spans 2-3 lines. Holes needing more than the {task.hole_tokens}-token budget are skipped when drawing
