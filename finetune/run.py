@@ -87,9 +87,14 @@ class WallClock(TrainerCallback):
 
 def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> DenoiserModel:
     if init:
+        from constrained.engine.infill import PSMDenoiser
+
         from constrained.hub import check_compatible, load_denoiser
 
         model, _ = load_denoiser(task, init)
+        if not isinstance(model, (DenoiserModel, PSMDenoiser)):
+            raise ConfigError(f"--init {init}: not a denoiser saved by `constrained finetune` (a "
+                              f"{type(model).__name__}); to fine-tune a hub model use --mode lora")
         check_compatible(model.config, task, init)
         return model.train()
     m = recipe["model"]

@@ -155,3 +155,17 @@ def test_a_few_training_steps_lower_the_loss(ar_dir, task):
             loss.backward()
             opt.step()
     assert float(trainer.compute_loss(m, batch)) < 0.7 * first
+
+
+def test_finetune_init_continues_a_saved_psm_denoiser(model, task, tmp_path):
+    from constrained.finetune import load_recipe
+    from constrained.finetune.run import build_model
+
+    from constrained.errors import ModelMismatch
+
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    again = build_model(task, load_recipe("code-infill"), init=str(tmp_path))
+    assert isinstance(again, PSMDenoiser) and again.training
+    assert torch.equal(again.lm_head.weight, model.lm_head.weight)
+    with pytest.raises(ModelMismatch, match="does not exist"):
+        build_model(task, load_recipe("code-infill"), init=str(tmp_path / "missing"))
