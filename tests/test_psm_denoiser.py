@@ -169,3 +169,26 @@ def test_finetune_init_continues_a_saved_psm_denoiser(model, task, tmp_path):
     assert torch.equal(again.lm_head.weight, model.lm_head.weight)
     with pytest.raises(ModelMismatch, match="does not exist"):
         build_model(task, load_recipe("code-infill"), init=str(tmp_path / "missing"))
+
+
+def test_lora_adapter_trains_on_and_reloads_onto_a_psm_denoiser(ar_dir, task, tmp_path):
+    from constrained.finetune.lora import LoraSettings, apply_adapter, apply_lora, default_target_modules
+
+    base = psm_denoiser_from_ar(ar_dir, task, task.hole_tokens).eval()
+    assert default_target_modules(base) == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    canvas = task.encode(PROBLEMS)
+    with torch.no_grad():
+        before = base(input_ids=canvas.tokens, context=canvas.context).logits.clone()
+    peft = apply_lora(base, LoraSettings(rank=4, alpha=8.0))
+    trainable = [n for n, p in peft.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    for n, p in peft.named_parameters():  # move the adapter off zero so it changes the output
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.5)
+    peft.save_pretrained(tmp_path)
+    fresh = psm_denoiser_from_ar(ar_dir, task, task.hole_tokens).eval()
+    merged = apply_adapter(fresh, tmp_path, check=False).merge_and_unload().eval()
+    with torch.no_grad():
+        after = merged(input_ids=canvas.tokens, context=canvas.context).logits
+        direct = peft(input_ids=canvas.tokens, context=canvas.context).logits
+    assert not torch.allclose(after, before, atol=1e-3) and torch.allclose(after, direct, atol=1e-4)
