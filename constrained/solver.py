@@ -257,7 +257,7 @@ class Solver:
             all_committed = ca.all(-1)
             stalled = (all_committed & ~solved) | (since_best[act] >= cfg.patience)
             restart = torch.zeros_like(solved)
-            ca_before, length_used = ca, length[act].clone()
+            ca_before, length_used = ca, length[act]  # indexing copies: the length this pass had
             if cfg.restarts:
                 restart = stalled & ~solved
                 if restart.any():
