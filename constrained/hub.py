@@ -93,13 +93,13 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
         if not cfg_file.exists():
             raise ModelMismatch(f"{path} has no config.json: not a saved model")
         model_type = json.loads(cfg_file.read_text()).get("model_type")
-        if model_type in (DenoiserConfig.model_type, "constrained-psm-denoiser"):
-            if model_type == DenoiserConfig.model_type:
-                m = DenoiserModel.from_pretrained(path, use_safetensors=True)
-            else:  # a block-diffusion LM reading the context as a prefix-suffix-middle prompt
-                from constrained.engine.infill import PSMDenoiser  # noqa: PLC0415
-
-                m = PSMDenoiser.from_pretrained(path, use_safetensors=True)
+        cls = None
+        if model_type == DenoiserConfig.model_type:
+            cls = DenoiserModel
+        elif model_type == "constrained-psm-denoiser":  # a block-diffusion LM reading a PSM prompt
+            from constrained.engine.infill import PSMDenoiser as cls  # noqa: PLC0415, N813
+        if cls is not None:
+            m = cls.from_pretrained(path, use_safetensors=True)
             check_compatible(m.config, task, str(path))
             return m.eval(), make_noise(noise or m.config.noise, mask_id)
     elif isinstance(model, Path) or str(model).startswith((".", "/", "~")) or str(model).count("/") > 1 \

@@ -27,7 +27,7 @@ import torch
 from transformers import AutoConfig
 from transformers.modeling_outputs import MaskedLMOutput
 
-from .blockmodel import BlockDiffusionConfig, BlockDiffusionLM
+from .blockmodel import BlockDiffusionConfig, BlockDiffusionLM, block_mask
 
 
 class PSMDenoiserConfig(BlockDiffusionConfig):
@@ -57,7 +57,7 @@ class PSMDenoiser(BlockDiffusionLM):
 
     config_class = PSMDenoiserConfig
 
-    def _prompt(self, context: torch.Tensor, B: int, device: torch.device) -> torch.Tensor:
+    def _prompt(self, context: torch.Tensor) -> torch.Tensor:
         """[B, C + 3]: ``[PRE] prefix [SUF] suffix [MID]`` (padding left where the context had it)."""
         cfg = self.config
         at = cfg.context_split
@@ -69,35 +69,31 @@ class PSMDenoiser(BlockDiffusionLM):
         # prefix, [SUF] (in the [SEP]'s place), suffix
         ordered = context.clone()
         ordered[:, at] = cfg.suffix_token_id
-        pre = torch.full((B, 1), cfg.prefix_token_id, dtype=torch.long, device=device)
-        mid = torch.full((B, 1), cfg.middle_token_id, dtype=torch.long, device=device)
+        pre = torch.full_like(context[:, :1], cfg.prefix_token_id)
+        mid = torch.full_like(context[:, :1], cfg.middle_token_id)
         return torch.cat([pre, ordered, mid], 1)
 
     def forward(self, input_ids: torch.Tensor, coords: dict[str, torch.Tensor] | None = None,
                 context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None,
                 **_: Any) -> MaskedLMOutput:
-        B, K = input_ids.shape
-        device = input_ids.device
+        K = input_ids.shape[1]
         if context is None:
             raise ValueError("a prefix-suffix-middle denoiser needs the context (prefix, [SEP], suffix)")
         if context_mask is not None:
             context = torch.where(context_mask, context, torch.zeros_like(context))
-        prompt = self._prompt(context, B, device)  # [B, T]
+        prompt = self._prompt(context)  # [B, T]
         T = prompt.shape[1]
         seq = torch.cat([prompt, input_ids], 1)  # [B, N]
         N = T + K
         real = seq != self.config.pad_token_id
         real[:, T:] = True  # canvas [PAD]s are tokens (the end of the hole), not padding
         pos = (real.long().cumsum(1) - 1).clamp(min=0)
-        # block of the shifted model: [MID] (the last prompt token) and the canvas, bidirectional
+        # block of the shifted model: [MID] (the last prompt token) and the canvas, bidirectional;
+        # no query attends to padding, and padding rows see themselves (no empty softmax)
         start = T - 1 if self.shifted else T
-        q = torch.arange(N, device=device)
-        causal = q[None, :] <= q[:, None]  # [N, N] key <= query
-        in_block = q >= start
-        allowed = causal | (in_block[:, None] & in_block[None, :])
-        mask = allowed[None] & real[:, None, :]  # [B, N, N]: no query attends to padding
-        mask = mask | torch.eye(N, dtype=torch.bool, device=device)[None]  # padding rows see themselves
-        out = self.model(input_ids=seq, position_ids=pos, attention_mask=mask[:, None], use_cache=False)
+        mask = block_mask(start, N - start, device=seq.device) & real[:, None, None, :]  # [B, 1, N, N]
+        mask = mask | torch.eye(N, dtype=torch.bool, device=seq.device)
+        out = self.model(input_ids=seq, position_ids=pos, attention_mask=mask, use_cache=False)
         hidden = out.last_hidden_state[:, start: start + K]
         return MaskedLMOutput(logits=self.lm_head(hidden))
 
