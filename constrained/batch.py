@@ -12,7 +12,8 @@ present; ``problem_key`` picks another); any other JSON value is the problem its
 line number as id. Blank lines are skipped.
 
 Output: one JSON object per input record (:class:`BatchRecord`): ``id``, ``line``, ``status``
-(``solved`` / ``infeasible`` (proved to have no solution) / ``unsolved`` / ``invalid-input`` / ``error``), ``solution``, ``passes``,
+(``solved`` / ``infeasible`` (proved to have no solution) / ``unsolved`` / ``invalid-input`` /
+``error``), ``solution``, ``passes``,
 ``attempts``, ``restarts``, ``violations`` (positions still implicated), ``messages``,
 ``reason`` (why invalid or failed), ``seconds``, ``model`` and ``settings``. Records are
 written batch by batch, not in input order; ``line`` gives the input line.
@@ -142,7 +143,8 @@ class BatchSummary:
         c = self.counts
         solved = self.passes.get("solved", {})
         line = (f"{self.total} records in {self.output}: {c.get('solved', 0)} solved, "
-                f"{c.get('infeasible', 0)} infeasible, {c.get('unsolved', 0)} unsolved, {c.get('invalid-input', 0)} invalid input, "
+                f"{c.get('infeasible', 0)} infeasible, {c.get('unsolved', 0)} unsolved, "
+                f"{c.get('invalid-input', 0)} invalid input, "
                 f"{c.get('error', 0)} errors")
         run = (f"this run: {self.processed} items in {self.seconds:.1f} s "
                f"({self.items_per_second:.2f} items/s), {self.skipped} already done")
