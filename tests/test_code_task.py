@@ -446,7 +446,7 @@ def test_context_noise_recipe_is_checked():
 
 
 def test_length_order_follows_the_models_end_token_marginals():
-    from constrained.solver import _length_order
+    from constrained.length_search import length_order as _length_order
 
     # P(position n is the end token) = P(length <= n): 0.1 at 0..1, 0.7 from 2, 0.9 from 5
     p_end = torch.tensor([[0.1, 0.1, 0.7, 0.7, 0.7, 0.9, 0.9, 0.9]])
@@ -467,7 +467,7 @@ def test_length_order_follows_the_models_end_token_marginals():
 
 
 def test_next_length_skips_lengths_already_tried():
-    from constrained.solver import _next_length
+    from constrained.length_search import next_length as _next_length
 
     order = torch.tensor([[3, 1, 4, 0, 2]])
     tried = torch.zeros(1, 5, dtype=torch.bool)
