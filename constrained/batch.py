@@ -179,6 +179,10 @@ def summary_path(output: str | Path) -> Path:
 # ---------------------------------------------------------------------------------------
 # input and output files
 # ---------------------------------------------------------------------------------------
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON: non-finite numbers are refused")
+
+
 def read_items(path: str | Path, problem_key: str | None = None) -> Iterator[InputItem]:
     """Stream the input records of ``path`` (see the module doc for the format)."""
     path = Path(path)
@@ -190,9 +194,12 @@ def read_items(path: str | Path, problem_key: str | None = None) -> Iterator[Inp
             if not raw.strip():
                 continue
             try:
-                value = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                value = json.loads(raw, parse_constant=_no_constant)
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
                 yield InputItem(id=n, line=n, reason=f"line {n}: malformed JSON: {e}")
+                continue
+            except ValueError as e:  # NaN / Infinity
+                yield InputItem(id=n, line=n, reason=f"line {n}: {e}")
                 continue
             if not isinstance(value, dict):
                 yield InputItem(id=n, line=n, problem=value)
