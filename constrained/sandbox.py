@@ -16,9 +16,10 @@ Every run gets, from the kernel (``bwrap``, Debian/Ubuntu package ``bubblewrap``
   offset, no groups, no capabilities) before anything of the caller runs; as another user,
   or where the kernel refuses the former, a user namespace maps uid 65534 (``nobody``);
 - kernel resource limits (``setrlimit`` before ``exec``): CPU seconds (``RLIMIT_CPU``),
-  address space (``RLIMIT_AS``), size of a written file (``RLIMIT_FSIZE``), processes
-  (``RLIMIT_NPROC``; it binds the real-uid mode, not a user namespace mapped onto root),
-  open files, no core dumps;
+  address space (``RLIMIT_AS``), size of a written file (``RLIMIT_FSIZE``), open files, no
+  core dumps, and processes (``RLIMIT_NPROC``) in the real-uid mode; the kernel counts it per
+  real uid, so it is not set in the user-namespace mode (where the pid namespace and the
+  wall-clock kill bound a fork bomb);
 - a wall-clock limit after which the whole namespace is killed (bwrap runs in its own
   process group with ``--die-with-parent``; SIGKILL to the group kills bwrap, and with it
   the namespace's init and everything under it).
@@ -309,15 +310,19 @@ def network_namespace_available() -> bool:
         return False
 
 
-def _limits_fn(limits: SandboxLimits):
-    def apply() -> None:  # runs in the child between fork and exec
+def _limits_fn(limits: SandboxLimits, nproc: bool = True):
+    """The rlimits, set in the child between fork and exec. ``nproc=False`` leaves out
+    RLIMIT_NPROC: it counts every process of the real uid, so under a user namespace of an
+    ordinary user it would stop bwrap itself once that user runs that many processes."""
+    def apply() -> None:
         mb = 1024 * 1024
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.max_open_files, limits.max_open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+        if nproc:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
     return apply
 
@@ -396,7 +401,8 @@ def run_python(files: dict[str, str], script: str, limits: SandboxLimits | None 
         timed_out = False
         with open(stage / "_stdout", "wb") as so, open(stage / "_stderr", "wb") as se:
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=so, stderr=se,
-                                    start_new_session=True, preexec_fn=_limits_fn(limits), close_fds=True,
+                                    start_new_session=True, close_fds=True,
+                                    preexec_fn=_limits_fn(limits, nproc=mode != "bwrap-userns"),
                                     pass_fds=fds)
             try:
                 proc.wait(timeout=limits.wall_seconds)
