@@ -119,12 +119,13 @@ def _install_guard():
 '''
 
 RUNNER = r'''
-import sys
+import os, sys
 sys.path.insert(0, _ROOT)
-MODE, MODULE, TESTS = {mode!r}, {module!r}, {tests!r}
+MODE, MODULE, TESTS = {mode!r}, {module!r}, os.path.join(_ROOT, {tests!r})
 if MODE == "pytest":
     import pytest
-    sys.exit(pytest.main(["-q", "-x", "-p", "no:cacheprovider", "--rootdir", _ROOT, "-c", "pytest.ini",
+    sys.exit(pytest.main(["-q", "-x", "-p", "no:cacheprovider", "--rootdir", _ROOT, "-c",
+                          os.path.join(_ROOT, "pytest.ini"),
                           "--tb=short", TESTS]))
 import importlib, traceback
 try:
@@ -137,6 +138,9 @@ except BaseException as e:
     sys.exit(1)
 '''
 
+#: last bwrap options: the sandbox's root and /dev (tmpfs that bwrap makes, owned by the sandbox's uid
+#: under a user namespace) become read-only, so only the size-capped work dir can be written
+SEAL = ["--remount-ro", "/", "--remount-ro", "/dev"]
 #: run first inside the namespace when bwrap ran as root: drop to the sandbox uid, then exec the run
 DROP = ("import os, sys; u = int(sys.argv[1]); os.setgroups([]); os.setresgid(u, u, u); "
         "os.setresuid(u, u, u); os.execv(sys.argv[2], sys.argv[2:])")
@@ -267,7 +271,7 @@ def os_sandbox() -> str | None:
     probe = "import os; assert os.getuid() != 0 and os.listdir('/proc') and os.getcwd() == %r" % WORKDIR
     modes = (["bwrap-root"] if os.geteuid() == 0 else []) + ["bwrap-userns"]
     for mode in modes:
-        cmd = _bwrap_base(mode, limits, SANDBOX_UID_BASE) + _inner(
+        cmd = _bwrap_base(mode, limits, SANDBOX_UID_BASE) + SEAL + _inner(
             mode, SANDBOX_UID_BASE, [sys.executable, "-I", "-S", "-c", probe])
         try:
             if subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0:
@@ -396,7 +400,7 @@ def run_python(files: dict[str, str], script: str, limits: SandboxLimits | None 
                 fd = os.open(p, os.O_RDONLY)
                 fds.append(fd)
                 cmd += ["--perms", "0666", "--file", str(fd), f"{WORKDIR}/{name}"]
-            cmd += ["--", *_inner(mode, uid, argv)]
+            cmd += [*SEAL, "--", *_inner(mode, uid, argv)]
             cwd, env = str(stage), {"PATH": os.defpath, "LANG": "C.UTF-8"}
         timed_out = False
         with open(stage / "_stdout", "wb") as so, open(stage / "_stderr", "wb") as se:
