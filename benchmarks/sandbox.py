@@ -77,22 +77,25 @@ def main() -> None:
         mb, mu = statistics.median(b), statistics.median(u)
         rows.append(f"| {name} | {mu * 1000:.0f} ({percentile(u, 90) * 1000:.0f}) | "
                     f"{mb * 1000:.0f} ({percentile(b, 90) * 1000:.0f}) | {(mb - mu) * 1000:+.0f} | {mb / mu:.2f}x |")
-    text = f"""## Sandbox: cost of the OS sandbox per test run
-
-Command: `{command()}`  
-Machine: {machine()}; bubblewrap mode `{mode}` (as root: namespaces without a user namespace, the code drops to an unprivileged uid)  
-Each row: {a.runs} runs per mode, alternating, after one warm-up run each; milliseconds of wall time per
-sandboxed run, median (90th percentile), as `Task.validate` pays it for one completed hole. The machine
-was shared with other jobs, so the tails are noisy; the medians are the figure to read.
-
-| workload | in-process mode of before, ms | bwrap OS sandbox, ms | overhead, ms | ratio |
-|---|---|---|---|---|
-{chr(10).join(rows)}
-
-Finding which sandbox works (`os_sandbox()`, probed once per process and cached): {probe * 1000:.0f} ms.
-The in-process mode is the weaker one kept behind `CONSTRAINED_UNSAFE_SANDBOX=1`; the attack suite
-(`tests/test_sandbox_attacks.py`) escapes it and not the OS sandbox.
-"""
+    text = "\n".join([
+        "## Sandbox: cost of the OS sandbox per test run",
+        "",
+        f"Command: `{command()}`  ",
+        f"Machine: {machine()}; bubblewrap mode `{mode}` (as root: namespaces without a user namespace, "
+        "the code drops to an unprivileged uid)  ",
+        f"Each row: {a.runs} runs per mode, alternating, after one warm-up run each; milliseconds of wall time "
+        "per sandboxed run, median (90th percentile), as `Task.validate` pays it for one completed hole. The "
+        "machine was shared with other jobs, so the tails are noisy; the medians are the figure to read.",
+        "",
+        "| workload | in-process mode of before, ms | bwrap OS sandbox, ms | overhead, ms | ratio |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Finding which sandbox works (`os_sandbox()`, probed once per process and cached): {probe * 1000:.0f} ms. "
+        "The in-process mode is the weaker one kept behind `CONSTRAINED_UNSAFE_SANDBOX=1`; the attack suite "
+        "(`tests/test_sandbox_attacks.py`) gets files written, read and left running through it, and nothing "
+        "through the OS sandbox.",
+    ])
     path = write_section("sandbox", text)
     print(text)
     print(f"written to {path}")

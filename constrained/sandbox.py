@@ -268,7 +268,7 @@ def os_sandbox() -> str | None:
     if shutil.which("bwrap") is None:
         return None
     limits = SandboxLimits()
-    probe = "import os; assert os.getuid() != 0 and os.listdir('/proc') and os.getcwd() == %r" % WORKDIR
+    probe = f"import os; assert os.getuid() != 0 and os.listdir('/proc') and os.getcwd() == {WORKDIR!r}"
     modes = (["bwrap-root"] if os.geteuid() == 0 else []) + ["bwrap-userns"]
     for mode in modes:
         cmd = _bwrap_base(mode, limits, SANDBOX_UID_BASE) + SEAL + _inner(

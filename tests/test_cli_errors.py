@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import EASY, tiny_model
+from constrained.engine.noise import make_noise
 
 import constrained.api as api
 from constrained import ConfigError, load_task
 from constrained.cli import main
 from constrained.devices import check_device
-from constrained.engine.noise import make_noise
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 from conftest import EASY, tiny_model
+from constrained.engine.noise import make_noise
 
 import constrained.api as api
 from constrained import ConstrainedError, load_task
 from constrained.cli import main
-from constrained.engine.noise import make_noise
 
 PER_TASK = 300
 CODE = "import os\n\n\ndef add(a, b):\n    <FILL>\n\n\nprint(add(1, 2))\n"

@@ -164,5 +164,6 @@ def test_the_os_sandbox_is_used_when_present_and_runs_unprivileged():
 @needs_sandbox
 def test_line_endings_and_a_bom_reach_the_sandbox_unchanged():
     src = "\ufeffX = 1\r\nY = 2\r\n"
-    tests = "RAW = open('solution.py', 'rb').read()\nassert RAW.startswith(b'\\xef\\xbb\\xbf') and b'\\r\\n' in RAW, RAW\n"
+    tests = ("RAW = open('solution.py', 'rb').read()\n"
+             "assert RAW.startswith(b'\\xef\\xbb\\xbf') and b'\\r\\n' in RAW, RAW\n")
     assert run_tests(src, tests, limits=FAST).ok

@@ -10,7 +10,6 @@ swallows its own errors: what counts is what happened on the host, not what it p
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
