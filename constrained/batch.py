@@ -18,7 +18,9 @@ Output: one JSON object per input record (:class:`BatchRecord`): ``id``, ``line`
 written batch by batch, not in input order; ``line`` gives the input line.
 
 Crash safety: rerunning the same command skips ids already in the output and does the rest;
-a torn last line left by a killed process is cut off and its item redone.
+a torn last line left by a killed process is cut off and its item redone. One job per output:
+the output is checked and locked (:mod:`constrained.outfile`) before the model loads, and a
+second job on it is refused while the first runs.
 
 Sharding: under ``torchrun`` / ``accelerate launch`` (``RANK`` / ``WORLD_SIZE`` in the
 environment) each rank takes the ids whose hash falls to it and writes
