@@ -24,6 +24,9 @@ Every run gets, from the kernel (``bwrap``, Debian/Ubuntu package ``bubblewrap``
   process group with ``--die-with-parent``; SIGKILL to the group kills bwrap, and with it
   the namespace's init and everything under it).
 
+Before any code of the caller runs, a seccomp filter (:mod:`constrained.seccomp`) refuses new
+namespaces and mounts, so a nested user namespace cannot mount an uncapped tmpfs.
+
 A second, cheap layer inside the interpreter: a ``sys.addaudithook`` hook refuses process
 creation, signals, sockets, ``ctypes`` and writes outside the work dir. Python's own
 documentation says audit hooks are no sandbox; it is there only to turn the common
@@ -53,6 +56,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ConfigError, SandboxUnavailable
+from .seccomp import INSTALL as SECCOMP
 
 #: environment variable that opts into the weaker, in-process (audit hook) sandbox
 UNSAFE_ENV = "CONSTRAINED_UNSAFE_SANDBOX"
@@ -226,7 +230,7 @@ def _dir_args(paths: list[str]) -> list[str]:
     return args
 
 
-def _bwrap_base(mode: str, limits: SandboxLimits, uid: int) -> list[str]:
+def _bwrap_base(mode: str, limits: SandboxLimits) -> list[str]:
     exe = shutil.which("bwrap")
     assert exe is not None
     binds = runtime_paths()
@@ -271,7 +275,7 @@ def os_sandbox() -> str | None:
     probe = f"import os; assert os.getuid() != 0 and os.listdir('/proc') and os.getcwd() == {WORKDIR!r}"
     modes = (["bwrap-root"] if os.geteuid() == 0 else []) + ["bwrap-userns"]
     for mode in modes:
-        cmd = _bwrap_base(mode, limits, SANDBOX_UID_BASE) + SEAL + _inner(
+        cmd = _bwrap_base(mode, limits) + SEAL + _inner(
             mode, SANDBOX_UID_BASE, [sys.executable, "-I", "-S", "-c", probe])
         try:
             if subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0:
@@ -373,6 +377,8 @@ def run_python(files: dict[str, str], script: str, limits: SandboxLimits | None 
     try:
         head = (GUARD + "_ROOT = _install_guard()\ndel _install_guard\n") if guard else (
             "import os as _os\n_ROOT = _os.path.realpath(_os.getcwd())\n")
+        if mode != "unsafe-inprocess":
+            head = SECCOMP + head  # first: no nested namespaces or mounts (constrained/seccomp.py)
         files = {**files, "_sandbox_run.py": head + script}
         for name in files:
             if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
@@ -392,7 +398,7 @@ def run_python(files: dict[str, str], script: str, limits: SandboxLimits | None 
             cwd, env = str(root), _env(str(root))
         else:
             uid = _run_uid()
-            cmd = _bwrap_base(mode, limits, uid)
+            cmd = _bwrap_base(mode, limits)
             for name, text in files.items():
                 p = stage / name
                 with open(p, "w", encoding="utf-8", newline="") as f:

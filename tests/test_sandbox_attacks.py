@@ -341,3 +341,33 @@ def test_the_sandbox_is_its_own_pid_namespace():
     assert res.ok, res.reason
     pids = [ln for ln in res.stdout.splitlines() if ln.startswith("PIDS")][0]
     assert max(eval(pids[5:])) < 10  # only the namespace's own few processes are visible
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_a_nested_namespace_cannot_mount_an_uncapped_tmpfs(where: str):
+    code = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+uid, gid = os.getuid(), os.getgid()
+print('unshare', libc.unshare(0x10000000 | 0x00020000), ctypes.get_errno())
+for name, text in (('setgroups', 'deny'), ('uid_map', '0 %d 1' % uid), ('gid_map', '0 %d 1' % gid)):
+    try:
+        open('/proc/self/' + name, 'w').write(text)
+    except OSError as e:
+        print(name, e)
+os.makedirs('/sandbox/m', exist_ok=True)
+print('mount', libc.mount(b'none', b'/sandbox/m', b'tmpfs', 0, None), ctypes.get_errno())
+n = 0
+try:
+    for i in range(6):
+        with open('/sandbox/m/f%d' % i, 'wb') as f:
+            for _ in range(4):
+                f.write(b'x' * 2**20)
+                n += 2**20
+except OSError as e:
+    print('stopped', e)
+print('WROTE', n)
+"""
+    res = attack(code, where)
+    wrote = [int(ln.split()[1]) for ln in res.stdout.splitlines() if ln.startswith("WROTE")]
+    assert wrote and wrote[0] <= LIMITS.disk_mb * 2**20, res.stdout
