@@ -239,7 +239,9 @@ def _bwrap_base(mode: str, limits: SandboxLimits) -> list[str]:
     if not limits.network:
         args.append("--unshare-net")
     if mode == "bwrap-userns":
-        args += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"]
+        args += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+        if "--disable-userns" in _bwrap_help():  # bubblewrap >= 0.8; the seccomp filter blocks it too
+            args.append("--disable-userns")
     else:  # bwrap-root: namespaces set up as root, the code drops to `uid` before anything else runs
         args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     args += _dir_args(["/usr/lib"] + binds) + _library_args()
@@ -265,11 +267,27 @@ def _inner(mode: str, uid: int, argv: list[str]) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def _bwrap_help() -> str:
+    try:
+        p = subprocess.run([shutil.which("bwrap") or "bwrap", "--help"], capture_output=True, text=True, timeout=10)
+        return p.stdout + p.stderr
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+#: why each sandbox mode failed its probe (bwrap's own words), for the refusal message
+PROBE_ERRORS: dict[str, str] = {}
+
+
+@lru_cache(maxsize=1)
 def os_sandbox() -> str | None:
     """The OS sandbox that works here: ``"bwrap-root"`` (root on the host: namespaces without a
     user namespace, the code drops to an unprivileged uid), ``"bwrap-userns"`` (a user namespace
     mapping uid 65534), or None (no ``bwrap`` on the PATH, or the kernel refuses both)."""
     if shutil.which("bwrap") is None:
+        return None
+    if "--size" not in _bwrap_help():
+        PROBE_ERRORS["bwrap"] = "this bwrap has no --size option (bubblewrap 0.7 or newer is needed for the disk cap)"
         return None
     limits = SandboxLimits()
     probe = f"import os; assert os.getuid() != 0 and os.listdir('/proc') and os.getcwd() == {WORKDIR!r}"
@@ -278,10 +296,13 @@ def os_sandbox() -> str | None:
         cmd = _bwrap_base(mode, limits) + SEAL + _inner(
             mode, SANDBOX_UID_BASE, [sys.executable, "-I", "-S", "-c", probe])
         try:
-            if subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0:
-                return mode
-        except (OSError, subprocess.SubprocessError):
+            p = subprocess.run(cmd, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as e:
+            PROBE_ERRORS[mode] = str(e)
             continue
+        if p.returncode == 0:
+            return mode
+        PROBE_ERRORS[mode] = (p.stderr.decode(errors="replace").strip().splitlines() or [f"exit {p.returncode}"])[-1]
     return None
 
 
@@ -298,11 +319,11 @@ def require_sandbox() -> str:
         return mode
     if unsafe_opt_in():
         return "unsafe-inprocess"
-    raise SandboxUnavailable(
-        "running tests needs an OS sandbox, and bubblewrap ('bwrap') is "
-        + ("not installed" if shutil.which("bwrap") is None else "refused by this kernel (namespaces)")
-        + ": install it (apt-get install bubblewrap), or set " + UNSAFE_ENV
-        + "=1 to accept the weaker in-process sandbox, which code can escape")
+    why = ("not installed (apt-get install bubblewrap)" if shutil.which("bwrap") is None else
+           "not usable here: " + "; ".join(f"{k}: {v}" for k, v in PROBE_ERRORS.items())
+           + " (see README, Security, for what containers need)")
+    raise SandboxUnavailable(f"running tests needs an OS sandbox, and bubblewrap ('bwrap') is {why}; "
+                             f"or set {UNSAFE_ENV}=1 to accept the weaker in-process sandbox, which code can escape")
 
 
 @lru_cache(maxsize=1)

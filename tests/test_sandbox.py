@@ -1,6 +1,7 @@
 """The sandbox refuses or kills what generated code must not do, and the host stays untouched."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,19 @@ def test_line_endings_and_a_bom_reach_the_sandbox_unchanged():
     tests = ("RAW = open('solution.py', 'rb').read()\n"
              "assert RAW.startswith(b'\\xef\\xbb\\xbf') and b'\\r\\n' in RAW, RAW\n")
     assert run_tests(src, tests, limits=FAST).ok
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="no bwrap installed")
+def test_a_bwrap_that_fails_its_probe_is_refused_in_its_own_words(monkeypatch):
+    real = sandbox._bwrap_base
+    monkeypatch.setattr(sandbox, "_bwrap_base", lambda mode, limits: [*real(mode, limits), "--no-such-option"])
+    monkeypatch.delenv(UNSAFE_ENV, raising=False)
+    sandbox.os_sandbox.cache_clear()
+    try:
+        with pytest.raises(SandboxUnavailable, match="not usable here: .*--no-such-option"):
+            run_tests(SRC, "assert add(1, 2) == 3", limits=FAST)
+    finally:
+        monkeypatch.undo()
+        sandbox.os_sandbox.cache_clear()
+        sandbox.PROBE_ERRORS.clear()
+    assert run_tests(SRC, "assert add(1, 2) == 3", limits=FAST).ok  # the real one probes fine again
