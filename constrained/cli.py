@@ -130,14 +130,16 @@ def cmd_solve(a: argparse.Namespace) -> int:
         if a.json:
             print(json.dumps(r.to_dict()))
             continue
-        print(task.format_solution(r.solution))
+        if r.solution is not None:  # an infeasible problem has none
+            print(task.format_solution(r.solution))
         if a.draw:
             draw = getattr(task, "draw", None)
             if draw is None:
                 raise ConstrainedError(f"task {task.name!r} cannot draw its solutions")
             draw(r, a.draw)
             print(f"drawing written to {a.draw}")
-        status = "valid" if r.valid else "NOT solved (validator failed)"
+        status = "valid" if r.valid else "INFEASIBLE (proved: no solution)" if getattr(
+            r, "status", "") == "infeasible" else "NOT solved (validator failed)"
         print(f"{status}; passes: {r.passes}, restarts: {r.restarts}")
         if not r.valid:
             for m in r.messages[:10]:
