@@ -371,3 +371,23 @@ print('WROTE', n)
     res = attack(code, where)
     wrote = [int(ln.split()[1]) for ln in res.stdout.splitlines() if ln.startswith("WROTE")]
     assert wrote and wrote[0] <= LIMITS.disk_mb * 2**20, res.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can try both bwrap modes")
+def test_the_user_namespace_mode_holds_too(host_dir: Path, monkeypatch):
+    """As root the root mode is used; the user-namespace mode (ordinary users, or where the root
+    mode is refused) must hold against the same writes, disk filling and nested namespaces."""
+    import constrained.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "os_sandbox", lambda: "bwrap-userns")
+    res = attack(_escape_writes(host_dir), "tests")
+    assert res.ok and res.mode == "bwrap-userns", res.reason
+    assert os.listdir(host_dir) == []
+    fill = "\n".join(["import os", "n = 0", "for folder in ('/sandbox', '/', '/dev', '/dev/shm'):",
+                      "    try:", "        with open(os.path.join(folder, 'fill'), 'wb') as f:",
+                      "            for _ in range(32):", "                f.write(b'x' * 2**20)",
+                      "                n += 2**20", "    except OSError:", "        pass", "print('WROTE', n)"])
+    res = attack(fill, "tests", limits=SandboxLimits(wall_seconds=20, cpu_seconds=10, memory_mb=512, disk_mb=8,
+                                                     file_mb=64))
+    wrote = [int(ln.split()[1]) for ln in res.stdout.splitlines() if ln.startswith("WROTE")]
+    assert wrote and wrote[0] <= 8 * 2**20, res.stdout
