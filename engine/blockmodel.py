@@ -95,11 +95,26 @@ class ModelCache:
         self.owner = owner
         self.batch = batch
         self.pending: torch.Tensor | None = None
+        #: [B, S] bool, True at real (not padding) cached tokens; None: no padding anywhere
+        self.key_mask: torch.Tensor | None = None
 
     @property
     def length(self) -> int:
         """Tokens committed so far (the pending one included)."""
         return self.cache.get_seq_length() + (0 if self.pending is None else self.pending.shape[1])
+
+
+def left_align(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each row's padding (``mask`` False) to its left, keeping the order of its real tokens:
+    tokens, mask [B, T] -> the same, left-padded, so a row's last real token is its last token."""
+    order = torch.sort(mask.long(), dim=1, stable=True).indices
+    return tokens.gather(1, order), mask.gather(1, order)
+
+
+def padded_positions(key_mask: torch.Tensor, n_new: int) -> torch.Tensor:
+    """[B, n_new] position ids of the last ``n_new`` keys of ``key_mask`` [B, S]: each row counts its
+    real tokens only, so a left-padded row has the positions it would have alone (padding: 0)."""
+    return (key_mask.long().cumsum(1) - 1).clamp(min=0)[:, key_mask.shape[1] - n_new :]
 
 
 class _ReadThrough:
