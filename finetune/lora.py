@@ -281,10 +281,12 @@ def folder_bytes(path: Path, pattern: str = "*.safetensors") -> int:
 # ---------------------------------------------------------------------------------------------
 def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: str | None = None,
                   overrides: list[str] | None = None, base: str | None = None, init: str | None = None,
-                  merge: bool = False, resume: bool = True, progress: bool = True) -> dict[str, Any]:
+                  merge: bool = False, resume: bool = True, progress: bool = True,
+                  trust_remote_code: bool = False) -> dict[str, Any]:
     """Train a LoRA adapter for ``task_name`` on ``base``; save only the adapter (and, with
     ``merge``, a merged full model in OUT/merged). ``init``: continue from an existing adapter.
-    Every check (recipe keys, base vocabulary, adapter/base fit) runs before training."""
+    ``trust_remote_code``: allow a base that ships its own code (LLaDA, Dream). Every check
+    (recipe keys, base vocabulary, adapter/base fit) runs before training."""
     from constrained.engine.denoiser import reads_domains
     from constrained.engine.noise import make_noise
 
@@ -303,7 +305,7 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
     out = Path(out or f"runs/{task_name}-lora")
     torch.manual_seed(tr["seed"])
 
-    base_model, base_ref, base_noise = load_base(task, base or recipe["lora"]["base"])
+    base_model, base_ref, base_noise = load_base(task, base or recipe["lora"]["base"], trust_remote_code)
     base_fp = fingerprint(base_model)
     if init:
         check_adapter_base(init, base_fp, base_ref)
