@@ -12,7 +12,7 @@ from conftest import EASY, save_checkpoint, tiny_gemma, tiny_standin, word_token
 from constrained.engine.difflm import DiffusionLMDenoiser
 from constrained.engine.gemma import GemmaDenoiser
 
-from constrained import solve, solve_batch
+from constrained import load_task, solve, solve_batch
 from constrained.cli import main
 from constrained.errors import ConfigError, ModelMismatch
 from constrained.hub import checkpoint_kind, load_denoiser
@@ -139,7 +139,7 @@ def test_lora_finetune_on_each_kind_by_path(ckpts, tmp_path, name):
     out = tmp_path / "adapter"
     rc = main(["finetune", "sudoku", "--mode", "lora", "--base", str(ckpts[name]), "--out", str(out),
                "--steps", "2", "--set", "train.batch_size=2", "--set", "eval.size=0",
-               "--set", "train.warmup_steps=0", "--set", "lora.rank=2"])
+               "--set", "train.warmup_steps=0", "--set", "lora.rank=2", "--merge"])
     assert rc == 0 and (out / "adapter_model.safetensors").exists()
     from safetensors.torch import load_file
 
@@ -148,6 +148,12 @@ def test_lora_finetune_on_each_kind_by_path(ckpts, tmp_path, name):
     assert lora_b and any(bool(v.abs().sum() > 0) for v in lora_b)  # B starts at zero: gradients reached it
     res = solve("sudoku", EASY, model=out, max_passes=8)  # the adapter loads onto its base by path
     assert res.valid
+    task = load_task("sudoku")
+    x = task.encode([EASY]).tokens
+    adapted, merged = load_denoiser(task, out)[0], load_denoiser(task, out / "merged")[0]  # merged: tokenizer too
+    assert type(merged) is type(load_denoiser(task, ckpts[name])[0])
+    with torch.no_grad():
+        assert torch.allclose(adapted(x), merged(x), atol=1e-4)
 
 
 # --- bad checkpoints -------------------------------------------------------------------------------
