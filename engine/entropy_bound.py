@@ -14,8 +14,9 @@
 Random draws happen in transformers' order (initial canvas, then per step one multinomial
 sample and one re-noising draw, over the whole batch), so with the same seed and the whole
 vocabulary allowed the tokens are the reference's. The constraint layer adds an allowed-token
-bias (``off_domain``) and an optional validator whose implicated positions are re-drawn and
-keep their row from stopping.
+bias (``off_domain``) and an optional validator: the values it implicates are barred at their
+positions for the rest of the canvas (as the project's own loop does), the positions are
+re-drawn, and a row with implicated positions does not stop.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable
 
 import torch
 
-from .samplers import Sampler
+from .samplers import NEG, Sampler
 
 
 def denoise_entropy_bound(logits_fn: Callable[[torch.Tensor], torch.Tensor], batch: int, length: int,
@@ -54,17 +55,22 @@ def denoise_entropy_bound(logits_fn: Callable[[torch.Tensor], torch.Tensor], bat
     argmax = x
     finished = torch.zeros(B, dtype=torch.bool, device=device) if done is None else done.clone()
     history: torch.Tensor | None = None
+    ban: tuple[torch.Tensor, ...] | None = None  # (row, position, value) barred by the validator
     last_scaled: torch.Tensor | None = None
     everywhere = torch.ones(B, K, dtype=torch.bool, device=device)
     passes = 0
     for p in range(sampler.steps):
         logits = logits_fn(x).float() + off_domain
+        if ban is not None:
+            logits.index_put_(ban, logits.new_tensor(NEG))
         passes += 1
         sample, scaled, entropy, _, accept = sampler._entropy_bound_step(logits, None, everywhere, p, generator)
         new_argmax = scaled.argmax(-1)
         bad = None
         if validator is not None:
-            bad = validator(new_argmax)
+            bad = validator(new_argmax) & ~finished[:, None]
+            if bool(bad.any()):
+                ban = add_bans(ban, bad, new_argmax, draw_ids.numel())
             accept = accept & ~bad
         new_x = torch.where(accept, sample, draw())
         if bool(finished.any()):
@@ -92,3 +98,17 @@ def denoise_entropy_bound(logits_fn: Callable[[torch.Tensor], torch.Tensor], bat
         if bool(finished.all()):
             break
     return argmax, passes
+
+
+def add_bans(ban: tuple[torch.Tensor, ...] | None, bad: torch.Tensor, x: torch.Tensor,
+             n_content: int) -> tuple[torch.Tensor, ...]:
+    """Bar the values ``x`` holds where ``bad`` [B, K] is set: (item, position, value) index triples,
+    kept sparse (a few per pass, not a [B, K, V] mask). A position whose every content value has been
+    barred gets all of them back."""
+    b, k = bad.nonzero(as_tuple=True)
+    new = (b, k, x[b, k])
+    ban = new if ban is None else tuple(torch.cat([old, n]) for old, n in zip(ban, new, strict=True))
+    where = ban[0] * x.shape[1] + ban[1]
+    counts = torch.bincount(where, minlength=x.numel())
+    full = counts[where] >= n_content
+    return tuple(t[~full] for t in ban) if bool(full.any()) else ban

@@ -69,12 +69,25 @@ class Sampler:
     stop_entropy: float = 0.005
 
     @classmethod
-    def diffusion_gemma(cls, **kw) -> Sampler:
+    def diffusion_gemma(cls, generation_config=None, **kw) -> Sampler:
         """DiffusionGemma's sampler with transformers' defaults (``DiffusionGemmaGenerationConfig``):
         48 steps, entropy bound 0.1, temperature 0.8 -> 0.4, stop once stable for 1 step with mean
-        entropy < 0.005. ``kw`` overrides any field."""
-        return cls(**{"strategy": "entropy-bound", "steps": 48, "entropy_bound": 0.1, "t_max": 0.8,
-                      "t_min": 0.4, "stability": 1, "stop_entropy": 0.005, **kw})
+        entropy < 0.005. ``generation_config``: a checkpoint's ``DiffusionGemmaGenerationConfig``
+        (``model.generation_config``), whose values replace the defaults where set; ``kw`` overrides any
+        field."""
+        fields = {"strategy": "entropy-bound", "steps": 48, "entropy_bound": 0.1, "t_max": 0.8, "t_min": 0.4,
+                  "stability": 1, "stop_entropy": 0.005}
+        if generation_config is not None:
+            sc = getattr(generation_config, "sampler_config", None)
+            names = {"steps": "max_denoising_steps", "t_max": "t_max", "t_min": "t_min",
+                     "stability": "stability_threshold", "stop_entropy": "confidence_threshold"}
+            for ours, theirs in names.items():
+                v = getattr(generation_config, theirs, None)
+                if v is not None:
+                    fields[ours] = v
+            if getattr(sc, "entropy_bound", None) is not None:
+                fields["entropy_bound"] = sc.entropy_bound
+        return cls(**{**fields, **kw})
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

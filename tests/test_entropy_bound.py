@@ -148,3 +148,26 @@ def test_constraints_on_fixed_positions_never_change_and_domains_hold_every_step
         for i in (committed & ~fixed).nonzero().squeeze(-1).tolist():
             assert not (peers[i] & fixed & (givens == board[i])).any()
     assert res.valid == sudoku_task.validate(canvas, torch.tensor([res.tokens])).ok.item()
+
+
+def test_sampler_reads_a_checkpoints_generation_config():
+    from transformers.models.diffusion_gemma.generation_diffusion_gemma import DiffusionGemmaGenerationConfig
+
+    gc = DiffusionGemmaGenerationConfig(max_denoising_steps=32, t_min=0.3, t_max=0.9, stability_threshold=2,
+                                        confidence_threshold=0.01,
+                                        sampler_config=EntropyBoundSamplerConfig(entropy_bound=0.25))
+    s = Sampler.diffusion_gemma(gc, stability=3)
+    assert (s.strategy, s.steps, s.t_min, s.t_max, s.stop_entropy, s.entropy_bound, s.stability) == (
+        "entropy-bound", 32, 0.3, 0.9, 0.01, 0.25, 3)
+    assert Sampler.diffusion_gemma(DiffusionGemmaGenerationConfig()).steps == 48  # unset: transformers' defaults
+
+
+def test_block_validator_bars_what_it_implicates(prompt):
+    gem = tiny_gemma(canvas=8)
+    gem.lm_head = _Peaked(gem.lm_head, 7)  # the model wants token 7 everywhere
+    cfg = BlockConfig(max_new_tokens=8, sampler=Sampler.diffusion_gemma(steps=6), seed=0)
+    free, _ = generate_blocks(GemmaDenoiser(gem), prompt, UniformNoise(0), cfg)
+    assert (free == 7).all()
+    checked, stats = generate_blocks(GemmaDenoiser(gem), prompt, UniformNoise(0), cfg,
+                                     validator=lambda tokens: tokens == 7)
+    assert not (checked == 7).any() and stats.passes >= 2
