@@ -207,9 +207,13 @@ def test_amino_acid_letters_map_onto_the_tokenizer(ckpts):
         assert int(den.token_map[i]) == words[tok]
 
 
-def test_cli_solve_opens_a_standin_by_path_and_refuses_remote_code(ckpts, tmp_path, capsys):
+def test_cli_solve_and_trace_open_checkpoints_by_path_and_refuse_remote_code(ckpts, tmp_path, capsys):
     assert main(["solve", "sudoku", EASY, "--model", str(ckpts["llada-llama"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["valid"] is True
+    page = tmp_path / "trace.html"
+    assert main(["trace", "sudoku", EASY, "--model", str(ckpts["gemma"]), "--out", str(page),
+                 "--strategy", "entropy-bound", "--steps", "8"]) == 0
+    assert page.exists() and page.stat().st_size > 1000
     d = tmp_path / "remote"
     d.mkdir()
     (d / "config.json").write_text(json.dumps({"model_type": "llada", "architectures": ["LLaDAModelLM"]}))
