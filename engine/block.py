@@ -22,7 +22,7 @@ position re-drawn each step, stop once stable and confident); ``content_only=Fal
 token of the vocabulary be drawn and sampled, as transformers' ``generate`` does.
 
 Prompts of different lengths batch with ``prompt_mask`` (False at padding, on the left) on
-models that take it (``supports_padding``: the DiffusionGemma adapter). The output holds
+models that take it (``supports_padding``: the DiffusionGemma adapter and ``BlockDiffusionLM``). The output holds
 exactly ``max_new_tokens`` tokens per item (the last canvas is cut). The model is anything with the
 :class:`BlockModel` methods: the project's ``BlockDiffusionLM`` or the
 DiffusionGemma adapter (``engine/gemma.py``).

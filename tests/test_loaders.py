@@ -219,3 +219,31 @@ def test_cli_solve_and_trace_open_checkpoints_by_path_and_refuse_remote_code(ckp
     (d / "config.json").write_text(json.dumps({"model_type": "llada", "architectures": ["LLaDAModelLM"]}))
     assert main(["solve", "sudoku", EASY, "--model", str(d)]) == 2  # remote code, not allowed: exit 2
     assert "trust_remote_code" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shift", [False, True])
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_block_lm_padded_prompts_decode_each_row_as_alone(shift, use_cache):
+    from constrained.engine.block import BlockConfig, generate_blocks
+    from constrained.engine.blockmodel import BlockDiffusionLM, block_config
+    from constrained.engine.noise import MaskNoise
+    from constrained.engine.samplers import Sampler
+
+    torch.manual_seed(0)
+    model = BlockDiffusionLM(block_config(48, 8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                          intermediate_size=64, max_position_embeddings=96, shift=shift)).eval()
+    g = torch.Generator().manual_seed(0)
+    lens = [7, 2, 4]
+    prompt = torch.zeros(3, 7, dtype=torch.long)
+    pmask = torch.zeros(3, 7, dtype=torch.bool)
+    for i, n in enumerate(lens):  # padding on the left
+        prompt[i, 7 - n :] = torch.randint(3, 48, (n,), generator=g)
+        pmask[i, 7 - n :] = True
+    cfg = BlockConfig(max_new_tokens=19, sampler=Sampler(threshold=0.3), stop_at_eos=False, use_cache=use_cache)
+    out, st = generate_blocks(model, prompt, MaskNoise(model.mask_id), cfg, prompt_mask=pmask)
+    assert out.shape == (3, 19) and st.blocks == 3
+    for i, n in enumerate(lens):
+        alone, _ = generate_blocks(model, prompt[i : i + 1, 7 - n :], MaskNoise(model.mask_id), cfg)
+        assert torch.equal(out[i], alone[0])
+    with pytest.raises(Exception, match="left"):
+        generate_blocks(model, prompt, MaskNoise(model.mask_id), cfg, prompt_mask=torch.flip(pmask, [1]))
