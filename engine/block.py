@@ -152,6 +152,8 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
                              f"of {K} exceed the model's context of {model.max_context} positions")
     device = prompt.device
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    # every id that ends a sequence (DiffusionGemma's chat models: [EOS] and <end_of_turn>)
+    eos_ids = torch.as_tensor(getattr(model, "eos_ids", None) or [model.eos_id], device=device)
     content = model.content_mask().to(device)  # [V]
     if not cfg.content_only:
         content = torch.ones_like(content)
@@ -184,15 +186,15 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
             stats.passes += n
         else:
             x = _masked_block(model, cache, prefix, prefix_mask, cfg, noise, validator, gen, content_ids,
-                              off_domain, domain, finished, stats)
+                              off_domain, domain, finished, stats, eos_ids)
         if cfg.stop_at_eos:
-            eos_at = x == model.eos_id
+            eos_at = torch.isin(x, eos_ids)
             after = eos_at.long().cumsum(1) - eos_at.long() > 0
             x = torch.where(after | finished.unsqueeze(1), torch.full_like(x, model.pad_id), x)
         out[:, b * K : (b + 1) * K] = x
         stats.blocks += 1
         if cfg.stop_at_eos:
-            finished |= (x == model.eos_id).any(1)
+            finished |= torch.isin(x, eos_ids).any(1)
             if bool(finished.all()):
                 break
         if b < n_blocks - 1:
@@ -208,7 +210,7 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
                     prefix_mask = torch.cat([prefix_mask, torch.ones_like(x, dtype=torch.bool)], 1)
     out = out[:, : cfg.max_new_tokens]
     stats.seconds = time.perf_counter() - t0
-    produced = produced_tokens(out, model.eos_id, model.pad_id) if cfg.stop_at_eos else None
+    produced = produced_tokens(out, eos_ids, model.pad_id) if cfg.stop_at_eos else None
     stats.tokens = out.numel() if produced is None else int(produced.sum())
     return out, stats
 
@@ -244,7 +246,7 @@ def _entropy_bound_block(model: BlockModel, cache: Any, prefix: torch.Tensor, pr
 def _masked_block(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_mask: torch.Tensor | None,
                   cfg: BlockConfig, noise: NoiseProcess, validator: CanvasValidator | None,
                   gen: torch.Generator, content_ids: torch.Tensor, off_domain: torch.Tensor, domain: torch.Tensor,
-                  finished: torch.Tensor, stats: BlockStats) -> torch.Tensor:
+                  finished: torch.Tensor, stats: BlockStats, eos_ids: torch.Tensor) -> torch.Tensor:
     """One canvas by the project's loop: commit what the sampler is confident about, re-noise the rest."""
     B, K = domain.shape[:2]
     device = domain.device
@@ -267,7 +269,7 @@ def _masked_block(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_ma
         x = torch.where(commit, pred, x)
         committed = committed | commit
         if cfg.stop_at_eos:  # after a committed [EOS], the rest of the canvas is padding
-            eos_at = (x == model.eos_id) & committed
+            eos_at = torch.isin(x, eos_ids) & committed
             after = eos_at.long().cumsum(1) - eos_at.long() > 0
             x = torch.where(after, torch.full_like(x, model.pad_id), x)
             commit = commit | (after & ~committed)
@@ -296,9 +298,10 @@ def _masked_block(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_ma
 _add_bans = add_bans  # its earlier home (tests and callers import it from here)
 
 
-def produced_tokens(out: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
-    """[B] tokens each item produced: up to and including its first [EOS] (all of them if none)."""
-    eos = out == eos_id
+def produced_tokens(out: torch.Tensor, eos_id: int | torch.Tensor, pad_id: int) -> torch.Tensor:
+    """[B] tokens each item produced: up to and including its first [EOS] (all of them if none).
+    ``eos_id``: one id, or a tensor of ids that all end a sequence."""
+    eos = torch.isin(out, torch.as_tensor(eos_id, device=out.device))
     first = torch.where(eos.any(1), eos.float().argmax(1) + 1, torch.full_like(eos[:, 0], out.shape[1],
                                                                                dtype=torch.long))
     return first

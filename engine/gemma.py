@@ -114,8 +114,18 @@ class GemmaDenoiser(nn.Module):
 
     @property
     def eos_id(self) -> int:
-        eos = self.text_config.eos_token_id
-        return int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+        return self.eos_ids[0]
+
+    @property
+    def eos_ids(self) -> list[int]:
+        """Every id that ends a sequence: the generation config's (chat checkpoints add <end_of_turn>),
+        else the model config's."""
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if eos is None:
+            eos = getattr(self.model.config, "eos_token_id", None)
+        if eos is None:
+            eos = self.text_config.eos_token_id
+        return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
 
     def content_mask(self) -> torch.Tensor:
         m = torch.ones(self.text_config.vocab_size, dtype=torch.bool)

@@ -171,3 +171,16 @@ def test_block_validator_bars_what_it_implicates(prompt):
     checked, stats = generate_blocks(GemmaDenoiser(gem), prompt, UniformNoise(0), cfg,
                                      validator=lambda tokens: tokens == 7)
     assert not (checked == 7).any() and stats.passes >= 2
+
+
+def test_every_end_of_sequence_id_of_the_generation_config_stops(prompt):
+    gem = tiny_gemma(canvas=8)
+    gem.lm_head = _Peaked(gem.lm_head, 5)
+    gem.generation_config.eos_token_id = [1, 5]  # a chat checkpoint's [EOS] and <end_of_turn>
+    torch.manual_seed(0)
+    ref = gem.generate(prompt, max_new_tokens=N, max_denoising_steps=10, eos_token_id=[1, 5], pad_token_id=0,
+                       sampler_config=EntropyBoundSamplerConfig(entropy_bound=0.1), t_min=0.4, t_max=0.8,
+                       stability_threshold=1, confidence_threshold=0.005).sequences[:, P:]
+    ours, stats = _ours(gem, prompt, 0, 10, 0.1, 0.005)
+    assert ref.shape[1] == 8 and stats.blocks == 1  # both stop after the first canvas
+    assert torch.equal(ours[:, :8], ref) and (ours[:, 0] == 5).all() and (ours[:, 1:] == 0).all()
