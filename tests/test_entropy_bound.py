@@ -184,3 +184,31 @@ def test_every_end_of_sequence_id_of_the_generation_config_stops(prompt):
     ours, stats = _ours(gem, prompt, 0, 10, 0.1, 0.005)
     assert ref.shape[1] == 8 and stats.blocks == 1  # both stop after the first canvas
     assert torch.equal(ours[:, :8], ref) and (ours[:, 0] == 5).all() and (ours[:, 1:] == 0).all()
+
+
+def test_per_step_accept_sets_are_the_references(prompt, monkeypatch):
+    from transformers.models.diffusion_gemma import generation_diffusion_gemma as ref_mod
+
+    gem = tiny_gemma(canvas=8)
+    theirs, ours = [], []
+    ref_accept = ref_mod.EntropyBoundSampler.accept_canvas
+
+    def record_ref(self, *args, **kw):
+        out = ref_accept(self, *args, **kw)
+        theirs.append(self.accepted_token_mask.clone())
+        return out
+
+    our_accept = Sampler.accept
+
+    def record_ours(self, entropy, candidates):
+        out = our_accept(self, entropy, candidates)
+        ours.append(out.clone())
+        return out
+
+    monkeypatch.setattr(ref_mod.EntropyBoundSampler, "accept_canvas", record_ref)
+    monkeypatch.setattr(Sampler, "accept", record_ours)
+    _reference(gem, prompt, 3, 6, 5.0, 0.005)
+    _ours(gem, prompt, 3, 6, 5.0, 0.005)
+    assert len(theirs) == len(ours) == 12  # 2 canvases x 6 steps
+    assert all(torch.equal(a, b) for a, b in zip(theirs, ours))
+    assert any(int(a.sum(-1).max()) > 1 for a in ours)  # a bound of 5 nats accepts several at once
