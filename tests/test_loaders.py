@@ -247,3 +247,24 @@ def test_block_lm_padded_prompts_decode_each_row_as_alone(shift, use_cache):
         assert torch.equal(out[i], alone[0])
     with pytest.raises(Exception, match="left"):
         generate_blocks(model, prompt, MaskNoise(model.mask_id), cfg, prompt_mask=torch.flip(pmask, [1]))
+
+
+def test_gemma_padding_holds_past_the_sliding_window_and_across_commits():
+    den = GemmaDenoiser(tiny_gemma(canvas=8), self_conditioning=False)  # sliding window of 16
+    g = torch.Generator().manual_seed(0)
+    lens, P = [30, 9, 17], 30
+    prompt = torch.zeros(3, P, dtype=torch.long)
+    pmask = torch.zeros(3, P, dtype=torch.bool)
+    for i, n in enumerate(lens):
+        prompt[i, P - n :] = torch.randint(3, 60, (n,), generator=g)
+        pmask[i, P - n :] = True
+    canvas, block = torch.randint(3, 60, (2, 3, 8), generator=g)
+    cache = den.new_cache(3)
+    den.prefill(prompt, cache, pmask)
+    den.commit(block, cache)
+    batched = den.canvas_logits(canvas, cache)
+    for i, n in enumerate(lens):
+        c = den.new_cache(1)
+        den.prefill(prompt[i : i + 1, P - n :], c)
+        den.commit(block[i : i + 1], c)
+        assert torch.allclose(batched[i], den.canvas_logits(canvas[i : i + 1], c)[0], atol=1e-5)
