@@ -12,7 +12,8 @@ present; ``problem_key`` picks another); any other JSON value is the problem its
 line number as id. Blank lines are skipped.
 
 Output: one JSON object per input record (:class:`BatchRecord`): ``id``, ``line``, ``status``
-(``solved`` / ``unsolved`` / ``invalid-input`` / ``error``), ``solution``, ``passes``,
+(``solved`` / ``infeasible`` (proved to have no solution) / ``unsolved`` / ``invalid-input`` /
+``error``), ``solution``, ``passes``,
 ``attempts``, ``restarts``, ``violations`` (positions still implicated), ``messages``,
 ``reason`` (why invalid or failed), ``seconds``, ``model`` and ``settings``. Records are
 written batch by batch, not in input order; ``line`` gives the input line.
@@ -52,7 +53,7 @@ from .solver import Result, Solver, SolverConfig
 from .task import Task
 
 PROBLEM_KEYS = ("problem", "puzzle", "input")
-STATUSES = ("solved", "unsolved", "invalid-input", "error")
+STATUSES = ("solved", "infeasible", "unsolved", "invalid-input", "error")
 MAX_MESSAGES = 5  # validator messages kept per unsolved record
 
 
@@ -142,7 +143,8 @@ class BatchSummary:
         c = self.counts
         solved = self.passes.get("solved", {})
         line = (f"{self.total} records in {self.output}: {c.get('solved', 0)} solved, "
-                f"{c.get('unsolved', 0)} unsolved, {c.get('invalid-input', 0)} invalid input, "
+                f"{c.get('infeasible', 0)} infeasible, {c.get('unsolved', 0)} unsolved, "
+                f"{c.get('invalid-input', 0)} invalid input, "
                 f"{c.get('error', 0)} errors")
         run = (f"this run: {self.processed} items in {self.seconds:.1f} s "
                f"({self.items_per_second:.2f} items/s), {self.skipped} already done")
@@ -517,9 +519,9 @@ class BatchJob:
                 restarts[i] += r.restarts
                 attempts[i] += 1
                 b = best[i]
-                if b is None or r.valid or len(r.violations) < len(b.violations):
+                if b is None or r.status != "unsolved" or len(r.violations) < len(b.violations):
                     best[i] = r
-                if not r.valid:
+                if r.status == "unsolved":  # solved and proved-infeasible items are final
                     left.append(i)
             todo = left
         share = (time.perf_counter() - t0) / n
@@ -528,7 +530,7 @@ class BatchJob:
             r = best[i]
             assert r is not None
             out.append(self._record(
-                it, "solved" if r.valid else "unsolved", solution=_json_solution(task, r.solution),
+                it, r.status, solution=_json_solution(task, r.solution),
                 passes=passes[i], attempts=attempts[i], restarts=restarts[i], violations=list(r.violations),
                 messages=[] if r.valid else list(r.messages[:MAX_MESSAGES]), seconds=round(share, 4)))
         return out

@@ -135,7 +135,7 @@ class CompleteSearch:
             act = (s.status == RUNNING).nonzero().squeeze(-1)
             if act.numel() == 0:
                 break
-            before = (s.tokens[act].clone(), s.committed[act].clone()) if self.trace else None
+            before = (s.tokens.clone(), s.committed.clone()) if self.trace else None
             live, domains = self._settle(canvas, s, act, static)
             out_of_time = self.time_limit is not None and time.perf_counter() - t0 > self.time_limit
             budget_left = s.passes[live] < self.max_passes
@@ -146,8 +146,8 @@ class CompleteSearch:
                 live, domains = live[keep], domains[keep]
             if live.numel():
                 self._decide(canvas, s, live, domains, coords, gen)
-            if before is not None:
-                self._record(canvas, s, act, *before, traces)
+            if before is not None and live.numel():  # one record per pass: settling, then the decision
+                self._record(canvas, s, live, before[0][live], before[1][live], traces)
         s.status[s.status == RUNNING] = UNSOLVED
         results = self._results(canvas, s, problems, time.perf_counter() - t0)
         for r, t in zip(results, traces):
@@ -320,8 +320,8 @@ class CompleteSearch:
 
     def _record(self, canvas: Canvas, s: SearchState, act: torch.Tensor, tokens: torch.Tensor,
                 committed: torch.Tensor, traces: list[list[PassRecord]]) -> None:
-        """One PassRecord per item of ``act``: what this pass committed (forced and decided) and what
-        backtracking undid (as re-noised by the validator)."""
+        """One PassRecord per item of ``act`` (those that decided this pass): what the pass committed
+        (forced and decided) and what backtracking undid (shown as re-noised by the validator)."""
         sub = canvas.select(act)
         rep = self.task.validate(sub, s.tokens[act], messages=True)
         now = s.committed[act]

@@ -172,6 +172,7 @@ class GraphColoring(Task):
     #: them together trapped the backjumping on small graphs. A 50-node graph then takes ~30 passes
     #: per descent; 256 leave room for backjumps and restarts (solved graphs stop early)
     solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
+    complete_search = True  # domains drop the colours of coloured neighbours and those >= k: sound
 
     def __init__(
         self,
