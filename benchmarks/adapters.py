@@ -10,9 +10,10 @@ Two figures per adapter:
 - **forward passes/s**: one ``predict_logits`` call on 64 canvases of 81 cells (no_grad), the
   median of ``--passes`` timed calls after 2 warm-up calls;
 - **Solver passes/s**: ``Solver.run`` on 64 expert puzzles (benchmarks/data, seed 12345) for at most
-  ``--solver-passes`` passes, every constraint mechanism on (domains, validator re-noising,
-  backjumping, tabu, restarts): batch passes per second of the whole run, model and constraint
-  layer together. The models are random, so solve rates mean nothing and are not reported.
+  ``--solver-passes`` passes of the local search (``search="local"``), every constraint mechanism on
+  (domains, validator re-noising, backjumping, tabu, restarts): canvas passes (each item's, summed)
+  per second of the whole run, model and constraint layer together. The models are random, so solve
+  rates mean nothing and are not reported.
 
 Weights are random: no checkpoint hub is reachable here. Results go to
 benchmarks/results/adapters.md.
@@ -21,6 +22,7 @@ benchmarks/results/adapters.md.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -115,7 +117,7 @@ def measure(kinds: list[str], task, root: Path, puzzles: list[str], passes: int,
                     times[j].append(time.perf_counter() - t)
     rows = []
     for kind, (den, noise), ts in zip(kinds, loaded, times):
-        solver = Solver(task, den, noise, SolverConfig(max_passes=solver_passes, patience=4))
+        solver = Solver(task, den, noise, SolverConfig(max_passes=solver_passes, patience=4, search="local"))
         t = time.perf_counter()
         results = solver.run(canvas, puzzles)
         wall = time.perf_counter() - t
@@ -155,6 +157,7 @@ def main() -> None:
     ap.add_argument("--solver-passes", type=int, default=16)
     a = ap.parse_args()
     torch.set_num_threads(1)
+    load = os.getloadavg()
     from constrained import load_task
 
     task = load_task("sudoku")
@@ -171,12 +174,14 @@ def main() -> None:
         "(hidden 64, 2 layers, 4 heads, FFN 128; hub-style vocabularies of 64 tokens mapped from the task's by "
         "tokenizer), each saved and opened by path through `load_denoiser`. *forward*: one denoiser call on the "
         f"batch (median of {a.passes} rounds, the adapters interleaved in each), in batch passes/s and "
-        f"canvases/s (x {a.batch}); *Solver*: `Solver.run` for at "
+        f"canvases/s (x {a.batch}); *Solver*: `Solver.run` (`search=\"local\"`: the denoise / re-noise loop; the "
+        "complete search's time goes mostly to propagation, see its own section) for at "
         f"most {a.solver_passes} passes with every constraint mechanism on, canvas passes (each item's passes, "
         "summed) per second of the whole run; items that finish leave the batch, so later passes are smaller. "
         "Random weights (no hub here; no GPU was lent to this session): the figures are the adapters' cost on "
-        "this CPU, not solve rates. The 2 cores were shared with other jobs while this ran (load average ~4): "
-        "absolute figures vary by up to 2x between runs; the forward columns, interleaved, compare fairly.",
+        f"this CPU, not solve rates. The cores were shared with other jobs while this ran (1-minute load average "
+        f"{load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end): absolute figures vary by up to 2x "
+        "between runs; the forward columns, interleaved, compare fairly.",
         "",
         "| adapter (checkpoint kind) | parameters | noise | forward: batch passes/s | forward: canvases/s | "
         "Solver: canvas passes/s | Solver batch passes | share of Solver time outside the model |",
