@@ -129,7 +129,7 @@ def test_constraints_on_fixed_positions_never_change_and_domains_hold_every_step
     gone = set(random.Random(3).sample(range(81), 60))  # 60 blanks: propagation alone does not finish it
     problem = "".join("." if i in gone else c for i, c in enumerate(EASY_SOLUTION))
     canvas = sudoku_task.encode([problem])
-    cfg = SolverConfig(max_passes=12, sampler=Sampler.diffusion_gemma(steps=12), trace=True)
+    cfg = SolverConfig(max_passes=12, sampler=Sampler.diffusion_gemma(steps=12), trace=True, search="local")
     res = Solver(sudoku_task, rec, UniformNoise(sudoku_task.vocab.mask_id), cfg).run(canvas, [problem])[0]
     fixed = canvas.fixed[0]
     digits = sudoku_task.vocab.content_mask()

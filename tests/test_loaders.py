@@ -212,7 +212,7 @@ def test_cli_solve_and_trace_open_checkpoints_by_path_and_refuse_remote_code(ckp
     assert json.loads(capsys.readouterr().out)["valid"] is True
     page = tmp_path / "trace.html"
     assert main(["trace", "sudoku", EASY, "--model", str(ckpts["gemma"]), "--out", str(page),
-                 "--strategy", "entropy-bound", "--steps", "8"]) == 0
+                 "--search", "local", "--strategy", "entropy-bound", "--steps", "8"]) == 0
     assert page.exists() and page.stat().st_size > 1000
     d = tmp_path / "remote"
     d.mkdir()
