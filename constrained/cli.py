@@ -96,9 +96,18 @@ def cmd_tasks(a: argparse.Namespace) -> int:
 def _read_inputs(task, value: str) -> list[Any]:
     """INPUT is a file (the task reads it) or the problem itself."""
     path = Path(value)
-    if len(value) < 4096 and "\n" not in value and path.is_file():
+    try:  # a long inline problem is no file name (ENAMETOOLONG), nor is one with a NUL
+        is_file = len(value) < 4096 and "\n" not in value and path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if not is_file:
+        return [value]
+    try:
         return task.read_problems(path)
-    return [value]
+    except UnicodeDecodeError as e:
+        raise ConstrainedError(f"{path} is not UTF-8 text: {e}") from None
+    except OSError as e:
+        raise ConstrainedError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def _coerce(value: str) -> Any:
@@ -170,6 +179,9 @@ def cmd_trace(a: argparse.Namespace) -> int:
     from .api import make_solver, solve_with
     from .registry import load_task
 
+    out = Path(a.out)
+    if out.is_dir() or (out.exists() and not out.is_file()):
+        raise ConstrainedError(f"--out {out} is a directory or not a regular file; give an .html file path")
     task = load_task(a.task, **task_options(a.task_args))
     problems = _read_inputs(task, a.input)
     if not 0 <= a.item < len(problems):
@@ -183,6 +195,17 @@ def cmd_trace(a: argparse.Namespace) -> int:
 
 
 def cmd_finetune(a: argparse.Namespace) -> int:
+    out = Path(a.out or f"runs/{a.task}")
+    fresh = not out.exists()
+    try:
+        return _finetune(a)
+    except BaseException:
+        if fresh and out.is_dir() and not any(out.iterdir()):  # a failed run leaves no empty folder behind
+            out.rmdir()
+        raise
+
+
+def _finetune(a: argparse.Namespace) -> int:
     if a.mode != "lora" and (a.base is not None or a.merge):
         raise ConstrainedError("--base and --merge belong to --mode lora")
     overrides = list(a.set or [])
@@ -280,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except (ConstrainedError, ValueError) as e:
+        print(f"constrained: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the command had to read or write (the message names it)
         print(f"constrained: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

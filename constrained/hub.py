@@ -16,12 +16,12 @@ Kinds accepted (``ACCEPTED``):
 
 The task's vocabulary maps onto the checkpoint's tokenizer by token string
 (:func:`token_map_from_tokenizer`); a task token the tokenizer lacks is a ``ModelMismatch``.
-Weights load from safetensors only: pickle files (``pytorch_model.bin``) are refused.
+Weights load from safetensors only (``constrained/checkpoint.py``): pickle files
+(``pytorch_model.bin``) are refused by name.
 ``trust_remote_code`` is off unless the caller passes it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from constrained.engine.denoiser import HFMaskedLMDenoiser
 from constrained.engine.model import DenoiserConfig, DenoiserModel
 from constrained.engine.noise import NoiseProcess, make_noise
 
+from .checkpoint import load_pretrained, read_config
 from .errors import ConfigError, ModelMismatch
 from .task import Task
 from .vocab import MASK, PAD, Vocab
@@ -69,7 +70,6 @@ def check_compatible(config: DenoiserConfig, task: Task, where: str) -> None:
 #: every kind of checkpoint load_denoiser opens (named in the error for any other)
 ACCEPTED = ("constrained", "diffusion_gemma", "masked-lm", "llada", "dream")
 _REMOTE = {"llada": ("llada", "LLaDAModelLM"), "dream": ("dream", "DreamModel")}  # model_type, architecture
-_PICKLE = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 
 
 def checkpoint_kind(config: dict[str, Any]) -> tuple[str, bool]:
@@ -143,16 +143,6 @@ def _single_id(tokenizer, tok: str) -> int | None:
     return None
 
 
-def refuse_pickle(path: Path) -> None:
-    """A local checkpoint without safetensors weights but with pickle files is refused by name."""
-    if not path.is_dir() or any(path.glob("*.safetensors")):
-        return
-    pickled = sorted(f.name for pat in _PICKLE for f in path.glob(pat))
-    if pickled:
-        raise ModelMismatch(f"{path} holds pickle weights ({', '.join(pickled)}), which are refused (loading "
-                            "them can run arbitrary code); convert them to safetensors")
-
-
 def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, noise: str | None = None,
                   trust_remote_code: bool = False, **load_kwargs: Any) -> tuple[nn.Module, NoiseProcess]:
     """(denoiser, noise process) for ``task``.
@@ -178,10 +168,7 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
 
             m = load_adapter(path, task, trust_remote_code=trust_remote_code)
             return m, make_noise(noise or getattr(m.config, "noise", None) or "mask", mask_id)
-        if not (path / "config.json").exists():
-            raise ModelMismatch(f"{path} has no config.json: not a saved model")
-        refuse_pickle(path)
-        raw = json.loads((path / "config.json").read_text())
+        raw = read_config(path)  # a missing or broken config.json is a ModelMismatch naming it
     elif isinstance(model, Path) or str(model).startswith((".", "/", "~")) or str(model).count("/") > 1 \
             or path.exists():
         raise ModelMismatch(f"model path {model} does not exist or is not a directory")
@@ -201,7 +188,7 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
             cls = DenoiserModel
         else:  # a block-diffusion LM reading a PSM prompt
             from constrained.engine.infill import PSMDenoiser as cls  # noqa: PLC0415, N813
-        m = cls.from_pretrained(path, use_safetensors=True)
+        m = load_pretrained(cls, path)  # safetensors only; a file that does not fit is ModelMismatch
         check_compatible(m.config, task, str(path))
         return m.eval(), make_noise(noise or m.config.noise, mask_id)
     name = str(path) if path.is_dir() else str(model)
@@ -218,10 +205,17 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
 
 
 def _from_pretrained(auto_cls, name: str, trust_remote_code: bool, load_kwargs: dict[str, Any]) -> nn.Module:
+    """A local folder through ``checkpoint.load_pretrained`` (safetensors only, pickle files refused by
+    name, missing or mis-shaped weights an error); a hub id through ``from_pretrained`` with
+    ``use_safetensors=True``."""
+    if Path(name).is_dir():
+        return load_pretrained(auto_cls, name, trust_remote_code=trust_remote_code, **load_kwargs)
+    from safetensors import SafetensorError
+
     try:
         return auto_cls.from_pretrained(name, trust_remote_code=trust_remote_code, use_safetensors=True,
                                         **load_kwargs)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
         raise ModelMismatch(f"could not load model {name!r} (safetensors weights only): {e}") from None
 
 

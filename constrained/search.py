@@ -178,12 +178,26 @@ class CompleteSearch:
             dead = empty.any(-1) | (rep.violations & committed).any(-1)
             solved = rep.ok & ~dead
             has_forced = forced.any(-1) & ~dead & ~solved
+            again = dead.clone()
             if bool(has_forced.any()):  # commit what propagation forces, then settle again
-                rows, f = todo[has_forced], forced[has_forced]
-                value = dom[has_forced].float().argmax(-1)
+                idx = has_forced.nonzero().squeeze(-1)
+                rows, f = todo[idx], forced[idx]
+                value = dom[idx].float().argmax(-1)
                 s.tokens[rows] = torch.where(f, value, s.tokens[rows])
                 s.committed[rows] |= f
                 s.level[rows] = torch.where(f, s.depth[rows, None], s.level[rows])
+                if self.task.domains_fixpoint:  # the domains already assumed the forced values: check only
+                    after = self.task.validate(canvas.select(rows), s.tokens[rows])
+                    complete = after.ok
+                    broken = (after.violations & s.committed[rows]).any(-1) & ~complete
+                    fine = ~complete & ~broken
+                    alive.append(rows[fine])
+                    alive_dom.append(dom[idx[fine]])
+                    if bool(complete.any()):
+                        self._on_solution(s, rows[complete])
+                    again[idx[broken | complete]] = True  # complete: under check_unique it went on
+                else:
+                    again |= has_forced
             if bool(solved.any()):
                 self._on_solution(s, todo[solved])
             if bool(dead.any()):
@@ -191,7 +205,7 @@ class CompleteSearch:
             still = ~(dead | solved | has_forced)
             alive.append(todo[still])
             alive_dom.append(dom[still])
-            todo = todo[dead | has_forced]
+            todo = todo[again | solved]
             todo = todo[s.status[todo] == RUNNING]
         return torch.cat(alive), torch.cat(alive_dom)
 

@@ -250,6 +250,7 @@ class Sudoku(Task):
     solver_defaults: dict[str, Any] = {"threshold": 1.0, "patience": 4, "restart_temperature": 2.0,
                                        "max_passes": 512}
     complete_search = True
+    domains_fixpoint = True  # singles are placed virtually during propagation
     #: rounds of locked-candidate and Hall-set eliminations in ``domains`` (0: singles only)
     locked_rounds = 4
 

@@ -184,7 +184,7 @@ def test_pickle_weights_are_refused(tmp_path, sudoku_task):
     model.config.save_pretrained(d)
     word_tokenizer().save_pretrained(d)
     torch.save(model.state_dict(), d / "pytorch_model.bin")
-    with pytest.raises(ModelMismatch, match="pickle weights"):
+    with pytest.raises(ModelMismatch, match="pickle weight files"):
         load_denoiser(sudoku_task, d)
 
 
