@@ -171,9 +171,10 @@ class CompleteSearch:
             if task_dom is not None:
                 dom = dom & task_dom
             free = ~committed
-            n_cand = (dom & free.unsqueeze(-1)).sum(-1)  # [n, L]
-            forced = free & (n_cand == 1)
-            empty = free & (n_cand == 0)
+            forced = free & ((dom & free.unsqueeze(-1)).sum(-1) == 1)  # [n, L]
+            if self.task.value_symmetry:  # branch only on used values and the smallest unused one
+                dom = dom & _open_values(view, committed, canvas.vocab.content_mask().to(dom.device)).unsqueeze(1)
+            empty = free & ~(dom & free.unsqueeze(-1)).any(-1)
             rep = self.task.validate(sub, view)
             dead = empty.any(-1) | (rep.violations & committed).any(-1)
             solved = rep.ok & ~dead
@@ -388,6 +389,18 @@ class CompleteSearch:
                 tokens=final[b].tolist(),
             ))
         return out
+
+
+def _open_values(tokens: torch.Tensor, committed: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """[n, V] the values a free position may open under value symmetry: special tokens, the content
+    values already committed somewhere, and the smallest content value not yet used (any unused
+    value is as good as another). tokens/committed [n, L]; content [V] bool."""
+    used = torch.zeros(tokens.shape[0], content.shape[0], dtype=torch.long, device=tokens.device)
+    used.scatter_add_(1, tokens, committed.long())
+    used = (used > 0) | ~content
+    unused = content & ~used
+    first = torch.zeros_like(used).scatter_(1, unused.float().argmax(1, keepdim=True), unused.any(1, keepdim=True))
+    return used | first
 
 
 __all__ = ["CompleteSearch", "SearchState"]

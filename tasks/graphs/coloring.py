@@ -177,6 +177,7 @@ class GraphColoring(Task):
     #: per descent; 256 leave room for backjumps and restarts (solved graphs stop early)
     solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
     complete_search = True  # domains drop the colours of coloured neighbours and those >= k: sound
+    value_symmetry = True  # colours are interchangeable: the complete search opens them in order
 
     def __init__(
         self,
