@@ -13,9 +13,10 @@ from torch import nn
 from constrained.engine.samplers import Sampler
 
 from .errors import ConfigError, InvalidProblem
-from .hub import load_denoiser
+from .quiet import quiet_loading
 from .registry import load_task
 from .solver import Result, Solver, SolverConfig
+from .taskinfo import suggest
 from .task import Task
 
 _SAMPLER_KEYS = {f.name for f in dataclasses.fields(Sampler)}
@@ -28,8 +29,9 @@ def make_config(config: SolverConfig | None = None, **options: Any) -> SolverCon
     model_only = options.pop("model_only", False)
     unknown = set(options) - _SAMPLER_KEYS - _CONFIG_KEYS
     if unknown:
-        raise ConfigError(f"unknown solver option(s) {sorted(unknown)}; "
-                          f"known: {sorted(_CONFIG_KEYS | _SAMPLER_KEYS | {'model_only'})}")
+        known = sorted(_CONFIG_KEYS | _SAMPLER_KEYS | {"model_only"})
+        first = sorted(unknown)[0]
+        raise ConfigError(f"unknown solver option(s) {sorted(unknown)}{suggest(first, known)}; known: {known}")
     base = config or (SolverConfig.model_only() if model_only else SolverConfig())
     sampler_kw = {k: options.pop(k) for k in list(options) if k in _SAMPLER_KEYS}
     sampler = dataclasses.replace(base.sampler, **sampler_kw) if sampler_kw else base.sampler
@@ -47,7 +49,10 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
         if "defer_token" in options and options["defer_token"] is None and "length_search" not in options:
             defaults.pop("length_search", None)  # searching lengths needs the end token the caller turned off
         options = {**defaults, **options}
-    denoiser, noise = load_denoiser(task, model, trust_remote_code=trust_remote_code)
+    from .hub import load_denoiser  # noqa: PLC0415 (transformers only once a model is needed)
+
+    with quiet_loading():
+        denoiser, noise = load_denoiser(task, model, trust_remote_code=trust_remote_code)
     return Solver(task, denoiser, noise, make_config(config, **options), device=device)
 
 

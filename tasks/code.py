@@ -217,7 +217,14 @@ def problem_from_marker(source: str, marker: str = MARKER, name: str = "<input>"
 
 
 class CodeInfill(Task):
-    """Python infilling: fill a <FILL> hole so the file compiles (and passes --tests)."""
+    """Python infilling: fill a <FILL> hole so the file compiles, its names resolve and --tests pass.
+
+    Input:
+        a Python file holding one <FILL> marker (or a hole given with --lines / --span), or the
+        source text itself; a JSON-like dict {"source": ..., "lines": ..., "span": ...} from Python
+    Example:
+        constrained solve code-infill calc.py --tests test_calc.py
+    """
 
     name = "code-infill"
     default_model = "code"
@@ -233,6 +240,21 @@ class CodeInfill(Task):
                  tests: str | None = None, marker: str = MARKER, diff: bool = False,
                  tokenizer: str | None = None, test_timeout: float = 10.0, memory_mb: int = 1024,
                  lines: Any = None, span: Any = None, allow_empty: bool = False) -> None:
+        """Args:
+            hole_tokens: the hole's budget in BPE tokens (its unused tail is [PAD])
+            prefix_tokens: tokens of code before the hole the model reads
+            suffix_tokens: tokens of code after the hole the model reads
+            tests: a test file or test code (pytest functions, or assert lines run in the module's
+                namespace), run in the sandbox against every complete fill
+            marker: the text that marks the hole
+            diff: print a unified diff against the input instead of the whole file
+            tokenizer: a tokenizer.json (default: the shipped model's)
+            test_timeout: wall-clock seconds per test run
+            memory_mb: memory limit of a test run
+            lines: the hole as lines FIRST-LAST, e.g. 10-14 (instead of a marker)
+            span: the hole as LINE:COL-LINE:COL, e.g. 3:5-3:20, end column exclusive
+            allow_empty: accept an empty hole as a fill
+        """
         for key, v, lo in (("hole_tokens", hole_tokens, 1), ("prefix_tokens", prefix_tokens, 0),
                            ("suffix_tokens", suffix_tokens, 0)):
             if not isinstance(v, int) or v < lo:
@@ -557,7 +579,14 @@ class CodeInfill(Task):
 
 
 class CodeEdit(CodeInfill):
-    """Python in-line editing: re-noise lines (--lines 10-14) or a span and denoise them again."""
+    """Python in-line editing: re-noise lines (--lines 10-14) or a span and denoise them again.
+
+    Input:
+        a Python file (or its text) and the part to rewrite: --lines FIRST-LAST or
+        --span LINE:COL-LINE:COL (or a <FILL> marker)
+    Example:
+        constrained solve code-edit calc.py --lines 3-4 --diff
+    """
 
     name = "code-edit"
 

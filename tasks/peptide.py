@@ -342,7 +342,17 @@ def _check_feasible(spec: PeptideSpec) -> None:
 # the task
 # ---------------------------------------------------------------------------------------
 class Peptide(Task):
-    """Peptide design: motif scaffolding under RDKit property windows (FASTA out)."""
+    """Peptide design: motif scaffolding under RDKit property windows (FASTA out).
+
+    Input:
+        a JSON spec, inline or in a file (.json: one spec or a list of specs; or JSON lines):
+        {"length": [12, 20], "motif": {"4": "RGD"}, "allowed": {"1-3": "KRH"}, "exclude": "C",
+         "windows": {"mw": [1500, 2300], "charge": [2, 6], "logp": [-9, -2], "tpsa": [600, 1000]},
+         "max_run": 3, "forbidden": ["N[^P][ST]"], "label": "amp", "name": "my design"}
+        every key but "length" is optional; "name" heads the FASTA record
+    Example:
+        constrained solve peptide '{"length": [10, 14], "motif": {"3": "RGD"}, "name": "rgd"}' --n 3
+    """
 
     name = "peptide"
     default_model = "peptide"
@@ -356,6 +366,12 @@ class Peptide(Task):
                                        "max_passes": 128}
 
     def __init__(self, max_len: int = 64, n: int = 1, localise: int = 3, min_train_len: int = 5) -> None:
+        """Args:
+            max_len: canvas length in residues, 8-512 (the shipped model was trained for 64)
+            n: designs per spec: each spec (inline or from a file) is solved n times, sampling anew
+            localise: residues implicated per violated property window per pass
+            min_train_len: shortest peptide in training data
+        """
         if not 8 <= max_len <= 512:
             raise ConfigError(f"max_len must be in [8, 512], got {max_len}")
         if n < 1:

@@ -234,7 +234,16 @@ def format_grid(s: str) -> str:
 # the task
 # ---------------------------------------------------------------------------------------
 class Sudoku(Task):
-    """Classic 9x9 Sudoku. Subclasses add groups (Sudoku-X adds the two diagonals)."""
+    """Classic 9x9 Sudoku: rows, columns and boxes all different.
+
+    Subclasses add groups (Sudoku-X adds the two diagonals). The task takes no options.
+
+    Input:
+        an 81-character string read row by row, '.' or '0' for a blank; or a file: one
+        81-character puzzle per line ('#' starts a comment line), or one 9-line grid
+    Example:
+        constrained solve sudoku 53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79
+    """
 
     name = "sudoku"
     default_model = "sudoku"
@@ -388,7 +397,15 @@ class Sudoku(Task):
 
 
 class SudokuX(Sudoku):
-    """Sudoku plus both main diagonals all-different."""
+    """Sudoku-X: Sudoku plus both main diagonals all different.
+
+    The shipped model is a LoRA adapter on the Sudoku model.
+
+    Input:
+        as sudoku: an 81-character string ('.' or '0' for a blank), or a file of them
+    Example:
+        constrained solve sudoku-x ..259.1..34...1......4.62..71..4..255....78.46....2.71...1...3893......2.682.....
+    """
 
     name = "sudoku-x"
     default_model = "sudoku-x"
