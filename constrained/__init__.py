@@ -37,8 +37,30 @@ _WHERE = {
     "Vocab": ".vocab",
 }
 
-__all__ = sorted([*_WHERE, "ConfigError", "ConstrainedError", "InvalidProblem", "ModelMismatch", "list_tasks",
-                  "load_task", "register_task"])
+__all__ = [
+    "Canvas",
+    "Check",
+    "ConfigError",
+    "ConstrainedError",
+    "InvalidProblem",
+    "Layout",
+    "ModelMismatch",
+    "PassRecord",
+    "Report",
+    "Result",
+    "Solver",
+    "SolverConfig",
+    "Task",
+    "Vocab",
+    "list_tasks",
+    "load_task",
+    "make_config",
+    "make_solver",
+    "register_task",
+    "solve",
+    "solve_batch",
+    "solve_with",
+]
 
 
 def __getattr__(name: str) -> Any:

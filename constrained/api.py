@@ -16,8 +16,8 @@ from .errors import ConfigError, InvalidProblem
 from .quiet import quiet_loading
 from .registry import load_task
 from .solver import Result, Solver, SolverConfig
-from .taskinfo import suggest
 from .task import Task
+from .taskinfo import suggest
 
 _SAMPLER_KEYS = {f.name for f in dataclasses.fields(Sampler)}
 _CONFIG_KEYS = {f.name for f in dataclasses.fields(SolverConfig)} - {"sampler"}

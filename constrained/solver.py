@@ -41,6 +41,7 @@ from constrained.engine.samplers import Sampler
 from .canvas import Canvas
 from .errors import ConfigError
 from .renoise import backjump, low_confidence_positions, update_tabu, validator_positions
+from .report import Check
 from .task import Task
 
 
@@ -125,6 +126,7 @@ class Result:
     trace: list[PassRecord] | None = None
     tokens: list[int] = field(default_factory=list)
     error: str | None = None  # why the problem could not be encoded (invalid input)
+    checks: list[Check] = field(default_factory=list)  # the validator's named checks on the answer
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +137,7 @@ class Result:
             "violations": self.violations,
             "messages": self.messages,
             "error": self.error,
+            "checks": [c.to_dict() for c in self.checks],
         }
 
     def to_html(self, task: str | Task, path: str | Path | None = None, title: str | None = None) -> str:
@@ -339,6 +342,7 @@ class Solver:
                 seconds=seconds / B,
                 trace=traces[b] if traces else None,
                 tokens=final[b].tolist(),
+                checks=rep.checks[b] if rep.checks else [Check("validator", valid)],
             ))
         return out
 

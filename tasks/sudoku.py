@@ -19,7 +19,7 @@ from constrained.canvas import Canvas
 from constrained.constraints import alldiff_propagate, alldiff_violations, value_onehot
 from constrained.errors import InvalidProblem
 from constrained.layout import Layout
-from constrained.report import Report
+from constrained.report import Check, Report
 from constrained.task import Task
 from constrained.vocab import Vocab
 
@@ -324,18 +324,23 @@ class Sudoku(Task):
         filled = oh.sum(-1) > 0
         ok = filled.all(-1) & ~viol.any(-1)
         msgs: list[list[str]] = []
+        checks: list[list[Check]] = []
         if messages:
             counts = torch.einsum("gl,bln->bgn", m, oh)
+            groups = "rows/columns/boxes" + ("/diagonals" if self.extra_groups else "") + " all different"
             for b in range(tokens.shape[0]):
                 out = []
                 for g, d in (counts[b] > 1.5).nonzero().tolist():
                     cells = [cell_name(i) for i in self.layout.groups[g] if oh[b, i, d] > 0]
                     out.append(f"digit {d + 1} repeats in {self.layout.group_names[g]} ({', '.join(cells)})")
                 n_empty = int((~filled[b]).sum())
+                repeats = len(out)
                 if n_empty:
                     out.append(f"{n_empty} cells empty")
                 msgs.append(out)
-        return Report(ok=ok, violations=viol, messages=msgs)
+                checks.append([Check("complete", not n_empty, f"({n_empty} cells empty)" if n_empty else ""),
+                               Check(groups, not repeats, f"({repeats} repeats)" if repeats else "")])
+        return Report(ok=ok, violations=viol, messages=msgs, checks=checks)
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
         oh = self._onehot(tokens)
