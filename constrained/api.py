@@ -43,14 +43,20 @@ def make_config(config: SolverConfig | None = None, **options: Any) -> SolverCon
 
 def make_solver(task: str | Task, model: str | Path | nn.Module = "default", device: str = "cpu",
                 config: SolverConfig | None = None, trust_remote_code: bool = False, **options: Any) -> Solver:
+    """A Solver for ``task`` with its model loaded. ``model``: ``"default"`` (the task's shipped
+    model), ``"task:NAME"`` (task NAME's shipped model, e.g. Sudoku's for Sudoku-X), a local model
+    or adapter folder, a hub id of a masked LM, or a module. Options: those of :func:`make_config`,
+    over the task's own ``solver_defaults``."""
     task = load_task(task)
     if config is None:  # a task's own defaults (e.g. sampling temperature for design tasks); options win
         defaults = dict(task.solver_defaults)
         if "defer_token" in options and options["defer_token"] is None and "length_search" not in options:
             defaults.pop("length_search", None)  # searching lengths needs the end token the caller turned off
         options = {**defaults, **options}
-    from .hub import load_denoiser  # noqa: PLC0415 (transformers only once a model is needed)
+    from .hub import default_model_path, load_denoiser  # noqa: PLC0415 (transformers only once a model loads)
 
+    if isinstance(model, str) and model.startswith("task:"):  # another task's shipped model, as --base takes
+        model = default_model_path(load_task(model[5:]))
     with quiet_loading():
         denoiser, noise = load_denoiser(task, model, trust_remote_code=trust_remote_code)
     return Solver(task, denoiser, noise, make_config(config, **options), device=device)

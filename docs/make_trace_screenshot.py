@@ -17,7 +17,8 @@ from browser import Browser, available  # noqa: E402
 
 from constrained import load_task, solve  # noqa: E402
 
-PUZZLE = ".3.2..7...57.6..1.....75.9....896.5.8........9..52...3..8...9..7.....6..3.6.4...8"
+# the README's trace example: 9 passes, one restart
+PUZZLE = "...5.1.2.1.....6.9.3..7.....5..3.48...726.1..3.............7....96.2.83.........6"
 
 
 def main() -> None:
