@@ -154,7 +154,8 @@ def table(data: dict) -> str:
         if entry.get("threads"):
             out += ["", "Per-pass time of the shipped Sudoku model (one puzzle, the solver's `stats`), with "
                     "busy-loop processes beside it:", "",
-                    "| busy-loop processes | torch threads | ms per pass | passes timed | load |", "|---|---|---|---|---|"]
+                    "| busy-loop processes | torch threads | ms per pass | passes timed | load |",
+                    "|---|---|---|---|---|"]
             for r in entry["threads"]:
                 out.append(f"| {r['busy']} | {r['threads']} | {r['per_pass_ms']:.1f} | {r['passes']} | "
                            f"{r['load']:.1f} |")
