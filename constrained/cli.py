@@ -221,10 +221,25 @@ def check_problems(task, problems: list[Any], where: str) -> None:
             raise InvalidProblem(f"{where}, problem {i + 1}: {e}" if len(problems) > 1 else str(e)) from None
 
 
+def precheck_inline(task_name: str, value: str) -> None:
+    """A problem typed on the command line, checked by the task's torch-free ``input_check``
+    (if it has one) before torch loads."""
+    import importlib  # noqa: PLC0415
+
+    from .registry import describe_task  # noqa: PLC0415
+
+    where = describe_task(task_name).input_check
+    if where:
+        module, _, attr = where.partition(":")
+        getattr(importlib.import_module(module), attr)(value)
+
+
 def _prepare(a: argparse.Namespace):
     """(task, problems) with every input error raised before the model loads."""
     opts = checked_task_options(a)
     source = input_source(a.input)  # a missing file fails here, before torch
+    if source is None:
+        precheck_inline(a.task, a.input)  # e.g. a Sudoku with 80 cells, before torch
     from .registry import load_task  # noqa: PLC0415
 
     task = load_task(a.task, **opts)
@@ -321,21 +336,26 @@ def cmd_finetune(a: argparse.Namespace) -> int:
         overrides.append(f"train.learning_rate={a.lr}")
     if a.noise is not None:
         overrides.append(f"train.noise={a.noise}")
+    progress = a.progress if a.progress is not None else sys.stderr.isatty()
+    if not progress:  # nor transformers' own bars (loading, writing shards)
+        from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+        hf_logging.disable_progress_bar()
     if a.mode == "lora":
         from constrained.finetune.lora import finetune_lora  # noqa: PLC0415
 
         res = finetune_lora(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, base=a.base,
-                            init=a.init, merge=a.merge, resume=not a.no_resume)
+                            init=a.init, merge=a.merge, resume=not a.no_resume, progress=progress)
     elif a.mode == "reward":
         from constrained.finetune.reward import finetune_reward  # noqa: PLC0415
 
         res = finetune_reward(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
-                              resume=not a.no_resume)
+                              resume=not a.no_resume, progress=progress)
     else:
         from constrained.finetune.run import finetune  # noqa: PLC0415
 
         res = finetune(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
-                       resume=not a.no_resume)
+                       resume=not a.no_resume, progress=progress)
     print(json.dumps(res, indent=1))
     return 0
 
@@ -420,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--noise", choices=["mask", "uniform"], default=None,
                    help="noise process (recipe: train.noise)")
     s.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
+    s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="training progress bar (default: when stderr is a terminal)")
     s.set_defaults(fn=cmd_finetune)
 
     from .bench import add_bench_parser  # noqa: PLC0415

@@ -70,6 +70,7 @@ class TaskInfo:
     doc: str = ""
     accepts_any: bool = False  # the factory takes **kwargs: any option name is passed on
     solver_defaults: dict[str, Any] = field(default_factory=dict)
+    input_check: str | None = None  # "module:function": a torch-free check of a problem given as text
 
     def option_names(self) -> list[str]:
         return [o.name for o in self.options]
@@ -107,7 +108,7 @@ def parse_args_section(text: str) -> dict[str, str]:
 
 
 def _info(name: str, class_doc: str, init_doc: str, params: list[Option], default_model: str | None,
-          accepts_any: bool, solver_defaults: Any = None) -> TaskInfo:
+          accepts_any: bool, solver_defaults: Any = None, input_check: str | None = None) -> TaskInfo:
     head, sections = split_sections(class_doc)
     init_head, init_sections = split_sections(init_doc)
     docs = parse_args_section(sections.get("Args", "")) | parse_args_section(init_sections.get("Args", ""))
@@ -118,7 +119,7 @@ def _info(name: str, class_doc: str, init_doc: str, params: list[Option], defaul
                     input=sections.get("Input", init_sections.get("Input", "")),
                     example=sections.get("Example", init_sections.get("Example", "")),
                     default_model=default_model, doc=head, accepts_any=accepts_any,
-                    solver_defaults=dict(solver_defaults or {}))
+                    solver_defaults=dict(solver_defaults or {}), input_check=input_check)
 
 
 # --- from source (built-in tasks: no import) ------------------------------------------------
@@ -212,7 +213,8 @@ def describe_source(name: str, module: str, qualname: str) -> TaskInfo | None:
     solver_defaults = _inherited(chain, "solver_defaults")
     class_doc = next((ast.get_docstring(c) for c in chain if ast.get_docstring(c)), "") or ""
     init_doc = (ast.get_docstring(init) or "") if init is not None else ""
-    return _info(name, class_doc, init_doc, params, default_model, any_kw, solver_defaults)
+    return _info(name, class_doc, init_doc, params, default_model, any_kw, solver_defaults,
+                 _inherited(chain, "input_check"))
 
 
 def _inherited(chain: list[ast.ClassDef], attr: str) -> Any:
@@ -243,7 +245,7 @@ def describe_object(name: str, factory: Callable[..., Any]) -> TaskInfo:
     if not inspect.isclass(factory):
         class_doc, init_doc = init_doc, ""
     return _info(name, class_doc, init_doc, params, getattr(factory, "default_model", None), any_kw,
-                 getattr(factory, "solver_defaults", None))
+                 getattr(factory, "solver_defaults", None), getattr(factory, "input_check", None))
 
 
 def shipped_model(folder: str | None) -> Path | None:

@@ -60,10 +60,25 @@ def test_help_tasks_and_command_line_errors_import_no_torch(args, rc):
         assert "constrained: error:" in err and "Traceback" not in err
 
 
-def test_a_bad_puzzle_is_refused_before_transformers_loads():
-    rc, uses_torch, uses_transformers, err = probe("solve", "sudoku", "53..7....6..195....9")
+@pytest.mark.parametrize("task,puzzle,words", [
+    ("sudoku", "53..7....6..195....9", "needs 81 cells, got 20"),
+    ("sudoku", "55" + EASY[2:], "digit 5 appears twice in row 1"),
+    ("sudoku-x", "1" + "." * 79 + "1", "digit 1 appears twice in main diagonal"),
+])
+def test_a_mistyped_sudoku_is_refused_before_torch_loads(task, puzzle, words):
+    rc, uses_torch, uses_transformers, err = probe("solve", task, puzzle)
+    assert rc == 2 and words in err, err
+    assert not uses_torch and not uses_transformers
+
+
+def test_other_bad_problems_are_refused_before_transformers_loads(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("53..7....6..195....9\n")  # a file goes through the task's own reader (torch)
+    rc, uses_torch, uses_transformers, err = probe("solve", "sudoku", str(bad))
     assert rc == 2 and "needs 81 cells, got 20" in err
-    assert uses_torch and not uses_transformers
+    assert not uses_transformers
+    rc, _, uses_transformers, err = probe("solve", "peptide", '{"length": [5, 3]}')
+    assert rc == 2 and "Traceback" not in err and not uses_transformers
 
 
 @pytest.mark.parametrize("args", [["sudoku", EASY], ["sudoku-x", X_PUZZLE]])
