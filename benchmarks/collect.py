@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ["sudoku", "sudoku-noise", "graphs", "peptide", "code", "code-models", "engine", "engine-equal-steps", "batch",
-         "finetune"]
+         "finetune", "startup"]
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,10 +53,15 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def run_once(exe: list[str], args: list[str], env: dict[str, str], cwd: str) -> tuple[float, int, str]:
+def run_once(exe: list[str], args: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, int, str]:
+    """(wall s, CPU s (user + system of the child), exit status, stderr)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run([*exe, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
-    return time.perf_counter() - t0, r.returncode, r.stderr
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, r.returncode, r.stderr
 
 
 def imported(python: str, args: list[str], env: dict[str, str], cwd: str) -> set[str]:
@@ -74,16 +80,19 @@ def startup_rows(exe: list[str], python: str, runs: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as cwd:  # nothing the commands write lands in the repository
         for name, args, want in COMMANDS:
             la = load()
-            times, rc, err = [], None, ""
+            times, cpus, rc, err = [], [], None, ""
             for _ in range(runs):
-                t, rc, err = run_once(exe, args, env, cwd)
+                t, c, rc, err = run_once(exe, args, env, cwd)
                 times.append(t)
+                cpus.append(c)
             mods = imported(python, args, env, cwd)
             rows.append({"command": name, "args": args, "median_s": statistics.median(times), "min_s": min(times),
+                         "cpu_s": statistics.median(cpus),
                          "exit": rc, "expected_exit": want, "stderr_lines": len(err.splitlines()),
                          "torch": "torch" in mods, "transformers": "transformers" in mods, "load": la,
                          "stderr_head": err.strip().splitlines()[:2]})
-            print(f"{name:24s} median {rows[-1]['median_s']:.2f} s  min {rows[-1]['min_s']:.2f} s  exit {rc}  "
+            print(f"{name:24s} median {rows[-1]['median_s']:.2f} s  min {rows[-1]['min_s']:.2f} s  "
+                  f"cpu {rows[-1]['cpu_s']:.2f} s  exit {rc}  "
                   f"stderr {rows[-1]['stderr_lines']} lines  torch={rows[-1]['torch']}  "
                   f"transformers={rows[-1]['transformers']}  load {la:.1f}", flush=True)
     return rows
@@ -138,29 +147,57 @@ def thread_rows(python: str, repeats: int, busy: int) -> list[dict]:
 def table(data: dict) -> str:
     out = ["## Start-up", "",
            "What a newcomer's first commands cost, each a fresh process (`constrained` console script); "
-           "median and fastest of the runs, and whether the command imported torch / transformers "
-           "(`python -X importtime`). The machine is shared by several agents, so each row also gives the "
-           "1-minute load average when it started. Targets: `--help` and a bad-input error under 1 s, "
+           "median and fastest wall time of the runs, the median CPU time (user + system) of the process, "
+           "and whether the command imported torch / transformers (`python -X importtime`). The machine is "
+           "shared by several agents (the 1-minute load average when each row started is given; 2 cores), so "
+           "wall times carry the wait for a core; with torch on one thread the CPU time is close to what the "
+           "wall time would be on an idle machine. Targets: `--help` and a bad-input error under 1 s, "
            "`solve sudoku PUZZLE` under 2.5 s on an idle machine, 0 lines on stderr for a successful solve.", ""]
     for label, entry in data.items():
         out += [f"### {label}", "", f"Command: `{entry['command']}`  ", f"Machine: {entry['machine']}  ",
                 f"Code: {entry['code']}", "",
-                "| command | median s | fastest s | exit | stderr lines | imports torch | imports transformers "
-                "| load |", "|---|---|---|---|---|---|---|---|"]
+                "| command | median wall s | fastest wall s | median CPU s | exit | stderr lines | imports torch "
+                "| imports transformers | load |", "|---|---|---|---|---|---|---|---|---|"]
         for r in entry["rows"]:
             out.append(f"| `constrained {' '.join(r['args'])[:60]}` ({r['command']}) | {r['median_s']:.2f} | "
-                       f"{r['min_s']:.2f} | {r['exit']} | {r['stderr_lines']} | {'yes' if r['torch'] else 'no'} | "
+                       f"{r['min_s']:.2f} | {r.get('cpu_s', float('nan')):.2f} | {r['exit']} | {r['stderr_lines']} | "
+                       f"{'yes' if r['torch'] else 'no'} | "
                        f"{'yes' if r['transformers'] else 'no'} | {r['load']:.1f} |")
         if entry.get("threads"):
-            out += ["", "Per-pass time of the shipped Sudoku model (one puzzle, the solver's `stats`), with "
-                    "busy-loop processes beside it:", "",
+            cmd = entry.get("threads_command", entry["command"])
+            out += ["", "Per-pass time of the shipped Sudoku model (the README puzzle, solved repeatedly; the "
+                    f"solver's `stats`), with busy-loop processes beside it (`{cmd}`):", "",
                     "| busy-loop processes | torch threads | ms per pass | passes timed | load |",
                     "|---|---|---|---|---|"]
             for r in entry["threads"]:
                 out.append(f"| {r['busy']} | {r['threads']} | {r['per_pass_ms']:.1f} | {r['passes']} | "
                            f"{r['load']:.1f} |")
         out.append("")
+    if "after" in data:
+        out += verdicts(data["after"]["rows"])
     return "\n".join(out)
+
+
+def verdicts(rows: list[dict]) -> list[str]:
+    """The targets against the "after" rows: wall time on this (shared) machine, and CPU time as the
+    stand-in for an idle machine."""
+    out = ["### Targets", ""]
+    for r in rows:
+        if r["command"] == "solve sudoku PUZZLE":
+            limit = 2.5
+        elif r["command"] == "tasks":
+            continue
+        else:
+            limit = 1.0
+        wall, cpu = r["median_s"], r.get("cpu_s", float("nan"))
+        met = "met" if cpu < limit else "**not met**"
+        out.append(f"- `{r['command']}` under {limit:g} s: {met} (median wall {wall:.2f} s at load {r['load']:.1f}, "
+                   f"CPU {cpu:.2f} s)")
+    solve = next((r for r in rows if r["command"] == "solve sudoku PUZZLE"), None)
+    if solve is not None:
+        quiet = "met" if solve["stderr_lines"] == 0 else "**not met**"
+        out.append(f"- 0 lines on stderr for a successful solve: {quiet}")
+    return out + [""]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -185,6 +222,11 @@ def main(argv: list[str] | None = None) -> None:
         entry["threads"] = thread_rows(python, a.repeats, a.busy)
     store = RESULTS / "startup.json"
     data = json.loads(store.read_text()) if store.exists() else {}
+    if not a.threads and data.get(a.label, {}).get("threads"):  # keep the last threads table of this label
+        entry["threads"] = data[a.label]["threads"]
+        entry["threads_command"] = data[a.label].get("threads_command", data[a.label]["command"])
+    elif a.threads:
+        entry["threads_command"] = entry["command"]
     data[a.label] = entry
     RESULTS.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(data, indent=1) + "\n")

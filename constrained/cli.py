@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ COMMANDS = ("tasks", "solve", "trace", "batch", "finetune", "bench")
 def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and device")
     g.add_argument("--model", default="default",
-                   help="'default' (the task's shipped model), a local model folder, or a hub id of a masked LM")
+                   help="'default' (the task's shipped model), 'task:NAME' (task NAME's shipped model), a local "
+                        "model or adapter folder, or a hub id of a masked LM")
     g.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, mps")
     g.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch CPU threads (default: OMP_NUM_THREADS when set, else 1; more threads than "
@@ -166,7 +168,8 @@ def _task_options_epilog() -> str:
             flags = [o.flag for o in describe_task(name).options]
         except (ConstrainedError, OSError, SyntaxError):
             flags = ["(see `constrained tasks " + name + "`)"]
-        lines.append(f"  {name:15s} {', '.join(flags) if flags else '(none)'}")
+        lines.append(textwrap.fill(", ".join(flags) if flags else "(none)", 96, initial_indent=f"  {name:15s} ",
+                                   subsequent_indent=" " * 18, break_on_hyphens=False))
     return "\n".join(lines)
 
 
