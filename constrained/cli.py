@@ -274,7 +274,8 @@ def _status_line(r) -> str:
     checks = getattr(r, "checks", None) or []
     passed = [c for c in checks if c.ok]
     failed = [c for c in checks if not c.ok]
-    status = "valid" if r.valid else "NOT solved (validator failed)"
+    status = ("valid" if r.valid else "INFEASIBLE (proved: no solution)" if getattr(r, "status", "") == "infeasible"
+              else "NOT solved (validator failed)")
     line = f"{status}; passes: {r.passes}, restarts: {r.restarts}, {r.seconds:.2f} s"
     if passed:
         line += "; checks passed: " + ", ".join(str(c) for c in passed)
@@ -294,8 +295,9 @@ def cmd_solve(a: argparse.Namespace) -> int:
         if a.json:
             print(json.dumps(r.to_dict()))
             continue
-        print(task.format_solution(r.solution))
-        if a.draw:
+        if r.solution is not None:  # an infeasible problem has none
+            print(task.format_solution(r.solution))
+        if a.draw and r.solution is not None:
             draw = getattr(task, "draw", None)
             if draw is None:
                 raise ConfigError(f"task {task.name!r} cannot draw its solutions")
