@@ -92,8 +92,8 @@ class Sudoku(Task):
         )
         self._first = self.vocab.id("1")
         width = max(sum(i in g for g in groups) for i in range(81))
-        self._cell_groups = torch.tensor([[k for k, g in enumerate(groups) if i in g] + [len(groups)] * width
-                                          for i in range(81)])[:, :width]  # [81, width] each cell's groups
+        self._cell_groups = torch.tensor([([k for k, g in enumerate(groups) if i in g] + [len(groups)] * width)[:width]
+                                          for i in range(81)])  # [81, width] each cell's groups (padded)
         self._seed_grids: list[list[int]] | None = None
 
     def _extra_groups(self) -> tuple[list[list[int]], list[str]]:
