@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PUZZLE = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
+#: the per-pass timing's puzzle: one that takes the shipped model several passes (the README's trace example)
+PASS_PUZZLE = "..62...9.....9..........73...2..8..59....6...53..2...7....4....7.9..5..2.8.1..4.."
 
 #: (name, arguments, expected exit status)
 COMMANDS = [
@@ -128,7 +131,7 @@ def thread_rows(python: str, repeats: int, busy: int) -> list[dict]:
             time.sleep(0.5 if n_busy else 0)
             for threads in (1, 2):
                 la = load()
-                r = subprocess.run([python, "-c", PASS_TIMING, str(threads), PUZZLE, str(repeats)],
+                r = subprocess.run([python, "-c", PASS_TIMING, str(threads), PASS_PUZZLE, str(repeats)],
                                    capture_output=True, text=True, env=env, timeout=600)
                 if r.returncode != 0:
                     raise SystemExit(r.stderr)
@@ -165,8 +168,10 @@ def table(data: dict) -> str:
                        f"{'yes' if r['transformers'] else 'no'} | {r['load']:.1f} |")
         if entry.get("threads"):
             cmd = entry.get("threads_command", entry["command"])
-            out += ["", "Per-pass time of the shipped Sudoku model (the README puzzle, solved repeatedly; the "
-                    f"solver's `stats`), with busy-loop processes beside it (`{cmd}`):", "",
+            puzzle = entry.get("threads_puzzle", PASS_PUZZLE)
+            out += ["", f"Per-pass time of the shipped Sudoku model (puzzle `{puzzle}` solved repeatedly; the "
+                    f"solver's `stats`), with busy-loop processes beside it (`{cmd}`)"
+                    + (f"; {entry['threads_note']}" if entry.get("threads_note") else "") + ":", "",
                     "| busy-loop processes | torch threads | ms per pass | passes timed | load |",
                     "|---|---|---|---|---|"]
             for r in entry["threads"]:
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     python = str(exe.with_name("python"))
     code = a.code or subprocess.run(["git", "-C", str(exe.parent.parent.parent), "rev-parse", "--short", "HEAD"],
                                     capture_output=True, text=True).stdout.strip()
-    entry = {"command": "python " + " ".join([os.path.relpath(sys.argv[0], ROOT), *(argv or sys.argv[1:])]),
+    entry = {"command": "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT), *(argv or sys.argv[1:])]),
              "machine": machine(), "code": code, "rows": startup_rows([str(exe)], python, a.runs)}
     if a.threads:
         entry["threads"] = thread_rows(python, a.repeats, a.busy)
@@ -225,8 +230,11 @@ def main(argv: list[str] | None = None) -> None:
     if not a.threads and data.get(a.label, {}).get("threads"):  # keep the last threads table of this label
         entry["threads"] = data[a.label]["threads"]
         entry["threads_command"] = data[a.label].get("threads_command", data[a.label]["command"])
+        entry["threads_puzzle"] = data[a.label].get("threads_puzzle", PASS_PUZZLE)
+        if data[a.label].get("threads_note"):
+            entry["threads_note"] = data[a.label]["threads_note"]
     elif a.threads:
-        entry["threads_command"] = entry["command"]
+        entry["threads_command"], entry["threads_puzzle"] = entry["command"], PASS_PUZZLE
     data[a.label] = entry
     RESULTS.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(data, indent=1) + "\n")
