@@ -41,6 +41,13 @@ def make_config(config: SolverConfig | None = None, **options: Any) -> SolverCon
         raise ConfigError(str(e)) from None
 
 
+def load_denoiser(task: Task, model: str | Path | nn.Module = "default", **kw: Any):
+    """:func:`constrained.hub.load_denoiser`, imported on first use (it brings in transformers)."""
+    from .hub import load_denoiser as load  # noqa: PLC0415
+
+    return load(task, model, **kw)
+
+
 def make_solver(task: str | Task, model: str | Path | nn.Module = "default", device: str = "cpu",
                 config: SolverConfig | None = None, trust_remote_code: bool = False, **options: Any) -> Solver:
     """A Solver for ``task`` with its model loaded. ``model``: ``"default"`` (the task's shipped
@@ -53,9 +60,9 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
         if "defer_token" in options and options["defer_token"] is None and "length_search" not in options:
             defaults.pop("length_search", None)  # searching lengths needs the end token the caller turned off
         options = {**defaults, **options}
-    from .hub import default_model_path, load_denoiser  # noqa: PLC0415 (transformers only once a model loads)
-
     if isinstance(model, str) and model.startswith("task:"):  # another task's shipped model, as --base takes
+        from .hub import default_model_path  # noqa: PLC0415
+
         model = default_model_path(load_task(model[5:]))
     with quiet_loading():
         denoiser, noise = load_denoiser(task, model, trust_remote_code=trust_remote_code)

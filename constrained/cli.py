@@ -192,11 +192,11 @@ def input_source(value: str) -> Path | None:
     if "\n" in value or len(value) > 4096:
         return None
     path = Path(value).expanduser()
-    try:
+    try:  # a long inline problem is no file name (ENAMETOOLONG), nor is one with a NUL
         if path.is_file():
             return path
         exists = path.exists()
-    except OSError:
+    except (OSError, ValueError):
         return None
     if exists:
         raise ConfigError(f"{value}: is a folder, not a file of problems")
@@ -210,7 +210,12 @@ def read_inputs(task, value: str) -> list[Any]:
     a peptide spec repeated ``--n`` times)."""
     path = input_source(value)
     if path is not None:
-        return task.read_problems(path)
+        try:
+            return task.read_problems(path)
+        except UnicodeDecodeError as e:
+            raise InvalidProblem(f"{path} is not UTF-8 text: {e}") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e.strerror or e}") from None
     inline = getattr(task, "inline_problems", None)
     return inline(value) if inline is not None else [value]
 
@@ -313,6 +318,9 @@ def cmd_solve(a: argparse.Namespace) -> int:
 
 def cmd_trace(a: argparse.Namespace) -> int:
     """Solve one problem with a per-pass trace and write the HTML replay."""
+    out = Path(a.out)
+    if out.is_dir() or (out.exists() and not out.is_file()):
+        raise ConfigError(f"--out {out} is a directory or not a regular file; give an .html file path")
     task, problems = _prepare(a)
     if not 0 <= a.item < len(problems):
         raise ConfigError(f"--item {a.item} is out of range: the input holds {len(problems)} problem(s)")
@@ -327,6 +335,17 @@ def cmd_trace(a: argparse.Namespace) -> int:
 
 
 def cmd_finetune(a: argparse.Namespace) -> int:
+    out = Path(a.out or f"runs/{a.task}")
+    fresh = not out.exists()
+    try:
+        return _finetune(a)
+    except BaseException:
+        if fresh and out.is_dir() and not any(out.iterdir()):  # a failed run leaves no empty folder behind
+            out.rmdir()
+        raise
+
+
+def _finetune(a: argparse.Namespace) -> int:
     if a.mode != "lora" and (a.base is not None or a.merge):
         raise ConfigError("--base and --merge belong to --mode lora")
     from .registry import describe_task  # noqa: PLC0415
@@ -485,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `constrained tasks | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:  # a file the command had to read or write (the message names it)
+        print(f"constrained: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("constrained: interrupted", file=sys.stderr)
         return 130
