@@ -12,6 +12,7 @@ from torch import nn
 
 from constrained.engine.samplers import Sampler
 
+from .devices import check_device
 from .errors import ConfigError, InvalidProblem
 from .quiet import quiet_loading
 from .registry import load_task
@@ -55,6 +56,7 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
     or adapter folder, a hub id of a masked LM, or a module. Options: those of :func:`make_config`,
     over the task's own ``solver_defaults``."""
     task = load_task(task)
+    check_device(device)  # before any model loads
     if config is None:  # a task's own defaults (e.g. sampling temperature for design tasks); options win
         defaults = dict(task.solver_defaults)
         if "defer_token" in options and options["defer_token"] is None and "length_search" not in options:

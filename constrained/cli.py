@@ -68,11 +68,22 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
                    help="undo the latest pass holding an implicated token and all after it (default: the task's)")
     g.add_argument("--confidence-renoise", type=float, default=None, metavar="P",
                    help="also re-noise committed tokens whose probability falls below P (off by default)")
+    g = p.add_argument_group("search (see README, *Certified answers*)")
+    g.add_argument("--search", choices=["auto", "complete", "local"], default=None,
+                   help="complete: exhaustive search that proves 'infeasible' (finite-domain tasks); local: "
+                        "validator re-noising with tabu and restarts; auto (default): complete where the task allows")
+    g.add_argument("--order", choices=["model", "fixed"], default=None,
+                   help="complete search: rank choices by the model (default) or in a fixed, model-free order")
+    g.add_argument("--check-unique", action="store_true",
+                   help="complete search: go on past the first solution and report whether it is unique")
+    g.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="wall-time budget for one batch (default: passes alone bound it)")
 
 
 def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
-    for key in ("max_passes", "strategy", "threshold", "steps", "temperature", "confidence_renoise", "seed"):
+    for key in ("max_passes", "strategy", "threshold", "steps", "temperature", "confidence_renoise", "seed",
+                "search", "order", "time_limit"):
         v = getattr(a, key)
         if v is not None:
             opts[key] = v
@@ -88,6 +99,8 @@ def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
         opts["restarts"] = False
     if a.backjump is not None:
         opts["backjump"] = a.backjump
+    if a.check_unique:
+        opts["check_unique"] = True
     return opts
 
 
@@ -275,13 +288,19 @@ def cmd_tasks(a: argparse.Namespace) -> int:
     return 0
 
 
-def _status_line(r) -> str:
+def status_line(r: Any) -> str:
+    """One line on a Result: its verdict, passes (for the complete search: decisions), the time
+    the solve took, and the validator's checks that passed and failed."""
+    if r.status == "infeasible":
+        return f"infeasible, {r.messages[0] if r.messages else 'proved'}; passes: {r.passes}; {r.seconds:.2f} s"
+    head = "solved (validator passed)" if r.valid else "NOT solved (validator failed; nothing proved)"
+    tail = f"passes: {r.passes}"
+    tail += f", decisions: {r.decisions}, backtracks: {r.backtracks}" if r.decisions else f", restarts: {r.restarts}"
+    if r.unique is not None:
+        tail += ", unique" if r.unique else ", NOT unique (another solution exists)"
+    line = f"{head}; {tail}; {r.seconds:.2f} s"
     checks = getattr(r, "checks", None) or []
-    passed = [c for c in checks if c.ok]
-    failed = [c for c in checks if not c.ok]
-    status = ("valid" if r.valid else "INFEASIBLE (proved: no solution)" if getattr(r, "status", "") == "infeasible"
-              else "NOT solved (validator failed)")
-    line = f"{status}; passes: {r.passes}, restarts: {r.restarts}, {r.seconds:.2f} s"
+    passed, failed = [c for c in checks if c.ok], [c for c in checks if not c.ok]
     if passed:
         line += "; checks passed: " + ", ".join(str(c) for c in passed)
     if failed:
@@ -308,8 +327,11 @@ def cmd_solve(a: argparse.Namespace) -> int:
                 raise ConfigError(f"task {task.name!r} cannot draw its solutions")
             draw(r, a.draw)
             print(f"drawing written to {a.draw}")
-        print(_status_line(r))
-        if not r.valid:
+        print(status_line(r))
+        if r.unique is False and r.alternative is not None:
+            print("another solution:")
+            print(task.format_solution(r.alternative))
+        if r.status == "unsolved":
             for m in r.messages[:10]:
                 print(f"  - {m}")
         print()
@@ -330,7 +352,7 @@ def cmd_trace(a: argparse.Namespace) -> int:
                          **_solver_options(a))
     (r,) = solve_with(solver, [problems[a.item]], on_invalid="raise")
     r.to_html(task, a.out)
-    print(f"{_status_line(r)}; trace written to {a.out}")
+    print(f"{status_line(r)}; trace written to {a.out}")
     return 0 if r.valid else 1
 
 

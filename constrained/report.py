@@ -37,6 +37,11 @@ class Report:
     messages: list[list[str]] = field(default_factory=list)
     checks: list[list[Check]] = field(default_factory=list)
 
+    def item_checks(self, b: int) -> list[Check]:
+        """Item ``b``'s named checks (needs ``messages=True``); a task that names none gets one,
+        ``validator``, with its verdict."""
+        return list(self.checks[b]) if self.checks else [Check("validator", bool(self.ok[b]))]
+
     def __post_init__(self) -> None:
         if self.ok.dim() != 1 or self.violations.dim() != 2 or self.ok.shape[0] != self.violations.shape[0]:
             raise ValueError(

@@ -41,6 +41,13 @@ class Task(ABC):
     #: removes a value that a solution completing the filled positions uses): the Solver may then
     #: search completely (``SolverConfig.search``) and report ``"infeasible"`` as a proof
     complete_search: bool = False
+    #: True when ``domains`` already assumes the values it forces (propagation to a fixpoint): the
+    #: complete search then commits forced positions without propagating again
+    domains_fixpoint: bool = False
+    #: True when content values are interchangeable wherever no fixed position holds them (graph
+    #: colours): the complete search then opens a new value only as the smallest unused one, which
+    #: keeps one solution of each class of relabellings (and makes check_unique mean "up to them")
+    value_symmetry: bool = False
 
     # --- problems -------------------------------------------------------------------
     @abstractmethod

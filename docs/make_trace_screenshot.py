@@ -17,8 +17,8 @@ from browser import Browser, available  # noqa: E402
 
 from constrained import load_task, solve  # noqa: E402
 
-# the README's trace example: several passes (7 when written), with validator re-noising
-PUZZLE = "..62...9.....9..........73...2..8..59....6...53..2...7....4....7.9..5..2.8.1..4.."
+# the README's trace example (AI Escargot): several passes (10 when written), dead ends undone
+PUZZLE = "1....7.9..3..2...8..96..5....53..9...1..8...26....4...3......1..4......7..7...3.."
 
 
 def main() -> None:

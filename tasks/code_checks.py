@@ -59,16 +59,18 @@ def undefined_names(source: str, start: tuple[int, int], end: tuple[int, int],
                     filename: str = "<file>") -> list[UndefinedName]:
     """pyflakes' undefined names of ``source`` (which must compile) that begin inside the hole,
     ``start`` <= (line, column) < ``end`` (lines 1-based, columns 0-based characters)."""
+    bom = source.startswith("\ufeff")  # compile() takes a BOM, ast.parse of a str does not
+    text = source[1:] if bom else source
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tree = ast.parse(source, filename=filename)
+        tree = ast.parse(text, filename=filename)
     found = checker.Checker(tree, filename=filename).messages
-    lines = source.splitlines()
+    lines = text.splitlines()
     out = []
     for m in found:
         if not isinstance(m, pyflakes_messages.UndefinedName):
             continue
-        col = _char_col(lines, m.lineno, m.col)
+        col = _char_col(lines, m.lineno, m.col) + (1 if bom and m.lineno == 1 else 0)
         if start <= (m.lineno, col) < end:
             out.append(UndefinedName(str(m.message_args[0]), m.lineno, col))
     return out

@@ -98,6 +98,8 @@ def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProbl
             if not isinstance(e, (list, tuple)) or len(e) != 2:
                 raise InvalidProblem(f"edge {e!r} is not a [u, v] pair")
             edge_list.append((e[0], e[1]))
+        if not isinstance(problem.get("nodes", []), list):
+            raise InvalidProblem(f"'nodes' must be a list of node labels, got {problem['nodes']!r}")
         nodes = list(problem.get("nodes", []))
         if not nodes:  # nodes implied by the edges
             seen: dict[Hashable, None] = {}
@@ -106,6 +108,8 @@ def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProbl
                 seen.setdefault(v)
             nodes = list(seen)
         k = problem.get("k", k)
+        if not isinstance(problem.get("precolored") or {}, dict):
+            raise InvalidProblem(f"'precolored' must map nodes to colours, got {problem['precolored']!r}")
         precolored_raw = dict(problem.get("precolored") or {})
     else:
         raise InvalidProblem(
@@ -180,6 +184,8 @@ class GraphColoring(Task):
     #: them together trapped the backjumping on small graphs. A 50-node graph then takes ~30 passes
     #: per descent; 256 leave room for backjumps and restarts (solved graphs stop early)
     solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
+    complete_search = True  # domains drop the colours of coloured neighbours and those >= k: sound
+    value_symmetry = True  # colours are interchangeable: the complete search opens them in order
 
     def __init__(
         self,
