@@ -508,6 +508,8 @@ class Peptide(Task):
         try:
             data = json.loads(text, parse_constant=_no_constant)
             specs = data if isinstance(data, list) else [data]
+        except RecursionError:
+            raise InvalidProblem(f"{path}: nested too deeply to read as JSON") from None
         except json.JSONDecodeError:
             specs = []
             for k, line in enumerate(text.splitlines()):
