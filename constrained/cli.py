@@ -50,8 +50,9 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
                    help="allow a hub model's own Python code to run (off by default)")
     g = p.add_argument_group("solver (defaults: the task's own, see `constrained tasks TASK`)")
     g.add_argument("--max-passes", type=int, default=None, metavar="N", help="model passes per problem at most")
-    g.add_argument("--strategy", choices=["threshold", "topk", "margin"], default=None,
-                   help="commit rule: by confidence threshold, by top-k on a schedule, or by top-2 margin")
+    g.add_argument("--strategy", choices=["threshold", "topk", "margin", "entropy-bound"], default=None,
+                   help="commit rule: by confidence threshold, by top-k on a schedule, by top-2 margin, or "
+                        "entropy-bound (DiffusionGemma's sampler)")
     g.add_argument("--threshold", type=float, default=None, metavar="P",
                    help="threshold rule: commit tokens whose probability reaches P (at least one per pass)")
     g.add_argument("--steps", type=int, default=None, metavar="N", help="top-k rule: passes of the schedule")
@@ -391,7 +392,8 @@ def _finetune(a: argparse.Namespace) -> int:
         from constrained.finetune.lora import finetune_lora  # noqa: PLC0415
 
         res = finetune_lora(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, base=a.base,
-                            init=a.init, merge=a.merge, resume=not a.no_resume, progress=progress)
+                            init=a.init, merge=a.merge, resume=not a.no_resume, progress=progress,
+                            trust_remote_code=a.trust_remote_code)
     elif a.mode == "reward":
         from constrained.finetune.reward import finetune_reward  # noqa: PLC0415
 
@@ -480,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default=None,
                    help="lora: base model: 'default', 'task:NAME' (another task's model), a dir, a hub id")
     s.add_argument("--merge", action="store_true", help="lora: also write the merged model to OUT/merged")
+    s.add_argument("--trust-remote-code", action="store_true",
+                   help="lora: allow a base that runs its own code (LLaDA, Dream; off by default)")
     s.add_argument("--steps", type=int, default=None, help="training steps (recipe: train.max_steps)")
     s.add_argument("--batch-size", type=int, default=None, help="batch size (recipe: train.batch_size)")
     s.add_argument("--lr", type=float, default=None, help="learning rate (recipe: train.learning_rate)")
