@@ -36,8 +36,8 @@ SMALLER = [
     ("task.generate(100,", "task.generate(100,", "task.generate(3,"),
     ("max_new_tokens=1024", "max_new_tokens=1024", "max_new_tokens=32"),
 ]
-#: Python blocks that cannot run here, by a phrase in them: only their imports are run
-NEEDS_GPU_AND_HUB = ("google/diffusiongemma",)
+#: Python blocks that cannot run here (a hub checkpoint, a GPU), by a phrase in them: only their imports run
+NEEDS_GPU_AND_HUB = ("google/diffusiongemma", "GSAI-ML/LLaDA", "path/to/saved-")
 
 
 def blocks() -> list[tuple[str, str, int]]:
