@@ -1,9 +1,16 @@
-"""Task registry: names to task factories."""
+"""Task registry: names to task factories.
+
+Besides the built-in tasks of ``constrained.tasks``, every entry point of the group
+``constrained.tasks`` (``NAME = "module:Factory"`` under ``[project.entry-points."constrained.tasks"]``
+in a package's pyproject.toml, this one's or another installed package's) is a task, imported only
+when it is first built. A name given to :func:`register_task` wins over an entry point.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from .errors import ConfigError
@@ -17,8 +24,28 @@ def register_task(name: str, factory: Callable[..., Task]) -> None:
     _FACTORIES[name] = factory
 
 
+#: the entry-point group that registers tasks
+ENTRY_POINT_GROUP = "constrained.tasks"
+
+
+def _entry_point_factory(ep: EntryPoint) -> Callable[..., Task]:
+    """A factory that imports ``ep``'s object on its first call (listing names imports nothing)."""
+
+    def build(**kwargs: Any) -> Task:
+        try:
+            factory = ep.load()
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"task {ep.name!r}: its entry point {ep.value!r} does not load: {e}") from None
+        _FACTORIES[ep.name] = factory
+        return factory(**kwargs)
+
+    return build
+
+
 def _ensure_builtin() -> None:
     importlib.import_module("constrained.tasks")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _FACTORIES.setdefault(ep.name, _entry_point_factory(ep))
 
 
 def list_tasks() -> list[str]:
