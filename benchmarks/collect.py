@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["search", "sudoku", "sudoku-noise", "graphs", "peptide", "code", "code-models", "engine", "engine-equal-steps",
-         "batch", "finetune", "sandbox"]
+ORDER = ["search", "sudoku", "sudoku-noise", "graphs", "peptide", "code", "code-models", "engine",
+         "engine-equal-steps", "adapters", "batch", "finetune", "sandbox"]
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default="default", help="'default' (shipped), a local model dir, or a hub id")
     g.add_argument("--device", default="cpu")
     g.add_argument("--max-passes", type=int, default=None)
-    g.add_argument("--strategy", choices=["threshold", "topk", "margin"], default=None, help="commit rule")
+    g.add_argument("--strategy", choices=["threshold", "topk", "margin", "entropy-bound"], default=None,
+                   help="commit rule (entropy-bound: DiffusionGemma's sampler)")
     g.add_argument("--threshold", type=float, default=None, help="confidence to commit a token")
     g.add_argument("--steps", type=int, default=None, help="passes of the top-k schedule")
     g.add_argument("--temperature", type=float, default=None)
@@ -220,7 +221,8 @@ def _finetune(a: argparse.Namespace) -> int:
         from constrained.finetune.lora import finetune_lora
 
         res = finetune_lora(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, base=a.base,
-                            init=a.init, merge=a.merge, resume=not a.no_resume)
+                            init=a.init, merge=a.merge, resume=not a.no_resume,
+                            trust_remote_code=a.trust_remote_code)
     elif a.mode == "reward":
         from constrained.finetune.reward import finetune_reward
 
@@ -272,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default=None,
                    help="lora: base model: 'default', 'task:NAME' (another task's model), a dir, a hub id")
     s.add_argument("--merge", action="store_true", help="lora: also write the merged model to OUT/merged")
+    s.add_argument("--trust-remote-code", action="store_true",
+                   help="lora: allow a base that runs its own code (LLaDA, Dream; off by default)")
     s.add_argument("--steps", type=int, default=None)
     s.add_argument("--batch-size", type=int, default=None)
     s.add_argument("--lr", type=float, default=None)

@@ -75,6 +75,7 @@ class SearchState:
     found: torch.Tensor  # [B] solutions found so far
     guess: torch.Tensor  # [B, L] the model's latest prediction (uniform noise refills from it)
     why: list[str]  # per item: why it is infeasible
+    logits: torch.Tensor | None = None  # [B, L, V] each item's latest logits (model_every > 1)
 
     @classmethod
     def start(cls, canvas: Canvas) -> SearchState:
@@ -103,18 +104,20 @@ class CompleteSearch:
 
     ``order``: ``"model"`` ranks ties and values by the denoiser; ``"fixed"`` is the model-free
     baseline (lowest position among the fewest candidates, values in vocabulary order) and never
-    calls the model. ``check_unique`` goes on past the first solution until a second one is found
+    calls the model; ``model_every=k`` calls it on every k-th pass of an item only (ranking by its
+    latest logits in between). ``check_unique`` goes on past the first solution until a second one is found
     or the space is exhausted.
     """
 
     def __init__(self, task: Task, model: nn.Module, noise: NoiseProcess, *, max_passes: int,
                  order: str = "model", decisions_per_pass: int = 1, decision_threshold: float = 0.99,
-                 check_unique: bool = False, time_limit: float | None = None, seed: int = 0,
+                 check_unique: bool = False, time_limit: float | None = None, seed: int = 0, model_every: int = 1,
                  stats: RunStats | None = None, trace: bool = False) -> None:
         self.task, self.model, self.noise = task, model, noise
         self.max_passes, self.order = max_passes, order
         self.decisions_per_pass, self.decision_threshold = decisions_per_pass, decision_threshold
         self.check_unique, self.time_limit, self.seed = check_unique, time_limit, seed
+        self.model_every = model_every
         self.stats = stats if stats is not None else RunStats()
         self.trace = trace
         self._reads_domains = reads_domains(model)
@@ -309,16 +312,23 @@ class CompleteSearch:
 
     def _probs(self, canvas: Canvas, s: SearchState, rows: torch.Tensor, dom: torch.Tensor,
                allowed: torch.Tensor, coords: dict[str, torch.Tensor], gen: torch.Generator) -> torch.Tensor:
-        """[n, L, V] the denoiser's probabilities, restricted to ``allowed``."""
-        sub = canvas.select(rows)
-        free = ~s.committed[rows]
-        x = self.noise.refill(s.tokens[rows], free, dom, s.guess[rows], generator=gen)
-        feats = domain_features(dom, ~free) if self._reads_domains else None
-        tf = time.perf_counter()
-        logits = predict_logits(self.model, x, sub, coords, feats)
-        self.stats.forward_seconds += time.perf_counter() - tf
-        self.stats.passes += 1
-        s.guess[rows] = logits.argmax(-1)
+        """[n, L, V] the denoiser's probabilities, restricted to ``allowed``. An item calls the model on
+        every ``model_every``-th pass and otherwise ranks by its latest logits."""
+        fresh = s.passes[rows] % self.model_every == 0  # [n]
+        if s.logits is None:
+            s.logits = torch.zeros(*s.tokens.shape, len(canvas.vocab), device=s.tokens.device)
+        if bool(fresh.any()):
+            upd = rows[fresh]
+            free = ~s.committed[upd]
+            x = self.noise.refill(s.tokens[upd], free, dom[fresh], s.guess[upd], generator=gen)
+            feats = domain_features(dom[fresh], ~free) if self._reads_domains else None
+            tf = time.perf_counter()
+            logits = predict_logits(self.model, x, canvas.select(upd), coords, feats)
+            self.stats.forward_seconds += time.perf_counter() - tf
+            self.stats.passes += 1
+            s.guess[upd] = logits.argmax(-1)
+            s.logits[upd] = logits.float()
+        logits = s.logits[rows]
         return torch.softmax(logits.float().masked_fill(~allowed, NEG), -1) * allowed
 
     @staticmethod

@@ -245,10 +245,12 @@ class Sudoku(Task):
     #: and 4343: 153-156 -> 169 of 200 each at 64 passes), never the benchmark's. With
     #: ``model_only=True`` (no forced cells) pass ``threshold=0.9``, or the model commits about one
     #: cell per pass.
-    #: (the last three apply to ``search="local"``.) The complete search, the default, gets 512 passes:
-    #: every development puzzle of both public collections needed far fewer (BENCHMARKS.md)
+    #: (the last three apply to ``search="local"``.) The complete search, the default, gets 512 passes
+    #: (every development puzzle of both public collections needed far fewer) and asks the model on
+    #: every 8th pass of an item: as few passes as asking it every pass, at the model-free search's
+    #: speed (development puzzles of top1465; BENCHMARKS.md)
     solver_defaults: dict[str, Any] = {"threshold": 1.0, "patience": 4, "restart_temperature": 2.0,
-                                       "max_passes": 512}
+                                       "max_passes": 512, "model_every": 8}
     complete_search = True
     domains_fixpoint = True  # singles are placed virtually during propagation
     #: rounds of locked-candidate and Hall-set eliminations in ``domains`` (0: singles only)
