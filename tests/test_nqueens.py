@@ -94,7 +94,9 @@ def test_public_solve_and_trace_work_on_the_new_task(task):
 def test_the_task_is_registered_by_its_entry_point_alone():
     from importlib.metadata import entry_points
 
-    (ep,) = [e for e in entry_points(group="constrained.tasks") if e.name == "n-queens"]
+    eps = [e for e in entry_points(group="constrained.tasks") if e.name == "n-queens"]
+    assert len(eps) == 1, "no n-queens entry point: reinstall (pip install -e .) to refresh the package metadata"
+    (ep,) = eps
     assert ep.value == "constrained.tasks.nqueens:NQueens"  # pyproject.toml; tasks/__init__.py names no NQueens
     t = load_task("n-queens", n=6)
     assert isinstance(t, NQueens) and t.n == 6 and t.complete_search

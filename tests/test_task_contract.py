@@ -173,5 +173,6 @@ def test_a_bare_problem_is_refused_with_invalid_problem(case):
 
 
 def test_every_registered_task_is_checked():
-    assert "n-queens" in TASKS  # registered by its entry point alone
+    assert "n-queens" in TASKS, ("n-queens is registered by its entry point alone: reinstall "
+                                 "(pip install -e .) so the package metadata carries pyproject.toml's")
     assert set(SOLUTION_TOKENS) <= set(TASKS) and set(SMALL) <= set(TASKS)
