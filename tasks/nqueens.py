@@ -15,6 +15,7 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from constrained.canvas import Canvas
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
 
 
 class NQueens(Task):
-    """N queens on an N x N board, none attacking another. One queen per row, so position r
-    of the canvas holds the column of row r's queen; a problem gives some of them."""
+    """N queens on an N x N board, none attacking another (the worked example of a new task).
+
+    One queen per row, so position r of the canvas holds the column of row r's queen; a problem
+    gives some of them. ``n`` >= 4 (InvalidProblem otherwise)."""
 
     name = "n-queens"
     #: the domains are sound (a column is removed only when a placed queen attacks it), so the
@@ -118,6 +121,13 @@ class NQueens(Task):
         return out
 
     # --- data ---------------------------------------------------------------------------
+    def training_example(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """One training item: a random solution ``tokens`` [n] with 0..n/2 of its queens ``fixed`` [n]."""
+        sol = self._random_solution(random.Random(int(rng.integers(2**63))))
+        fixed = np.zeros(self.n, dtype=bool)
+        fixed[rng.choice(self.n, int(rng.integers(0, self.n // 2 + 1)), replace=False)] = True
+        return {"tokens": torch.tensor(sol) + self._first - 1, "fixed": torch.from_numpy(fixed)}
+
     def generate(self, count: int, seed: int = 0, givens: int = 2) -> list[tuple[list[int], list[int]]]:
         """``count`` (problem, one solution) pairs: a random solution with ``givens`` queens kept."""
         rng = random.Random(seed)

@@ -135,3 +135,14 @@ def test_a_task_from_another_package_registers_through_its_own_entry_point(tmp_p
     names, solved = out.stdout.splitlines()
     assert "'tiny-queens'" in names and "'n-queens'" in names
     assert solved == "solved [2, 4, 1, 3]"  # the one 4-queens solution with the queen of row 2 in column 4
+
+
+def test_training_examples_are_solutions_with_some_queens_given(task):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ex = task.training_example(rng)
+        assert ex["tokens"].shape == ex["fixed"].shape == (8,) and ex["fixed"].sum() <= 4
+        cols = (ex["tokens"] - task._first + 1).tolist()
+        assert sorted(cols) == list(range(1, 9)) and not attacked(cols)
