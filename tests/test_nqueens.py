@@ -125,15 +125,19 @@ def test_a_task_from_another_package_registers_through_its_own_entry_point(tmp_p
     info = tmp_path / "outside_task-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-task\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[constrained.tasks]\ntiny-queens = outside_task:TinyQueens\n")
+    (info / "entry_points.txt").write_text("[constrained.tasks]\ntiny-queens = outside_task:TinyQueens\n"
+                                           "broken-task = no_such_module:Task\n")
     code = ("import constrained; from conftest import tiny_model; print(constrained.list_tasks());"
             "t = constrained.load_task('tiny-queens');"
-            "r = constrained.solve(t, '.4..', model=tiny_model(t), max_passes=64); print(r.status, r.solution)")
+            "r = constrained.solve(t, '.4..', model=tiny_model(t), max_passes=64); print(r.status, r.solution)\n"
+            "try:\n constrained.load_task('broken-task')\n"
+            "except constrained.ConfigError as e:\n print(e)")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{Path(__file__).parent}", "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    names, solved = out.stdout.splitlines()
-    assert "'tiny-queens'" in names and "'n-queens'" in names
+    names, solved, broken = out.stdout.splitlines()
+    assert "'tiny-queens'" in names and "'n-queens'" in names and "'broken-task'" in names
+    assert broken.startswith("task 'broken-task': its entry point 'no_such_module:Task' does not load")
     assert solved == "solved [2, 4, 1, 3]"  # the one 4-queens solution with the queen of row 2 in column 4
 
 
