@@ -12,6 +12,7 @@ benchmarks/collect.py).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -159,8 +160,10 @@ def main() -> None:
         f"Command: `{command()}`  ", f"Machine: {machine()}  ",
         f"The complete search (`search=\"complete\"`, the Sudoku default): each pass propagates (singles, "
         f"locked candidates, Hall sets), commits what is forced and pushes one decision; dead ends backtrack. "
-        f"Budget {budget} passes, batch {a.batch_size}, shipped model. *passes* are forward passes (= decision "
-        "rounds; 0 when propagation alone solves the puzzle). Every solution is re-validated by the script; "
+        f"Budget {budget} passes, batch {a.batch_size}, shipped model. *passes* are decision rounds (0 when "
+        "propagation alone solves the puzzle); *forward share* is the share of the wall time spent in the "
+        f"denoiser. Load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. "
+        "Every solution is re-validated by the script; "
         "CP-SAT: OR-tools, one worker, `AllDifferent` per row, column and box, solved one puzzle at a time in "
         "the same run.", "",
         "| puzzles | solver | verified | infeasible | passes median / p95 / max | puzzles/s | forward share |",

@@ -397,6 +397,7 @@ class CompleteSearch:
                 messages=messages,
                 seconds=seconds / B,
                 tokens=final[b].tolist(),
+                checks=[] if status == "infeasible" else rep.item_checks(b),
             ))
         return out
 

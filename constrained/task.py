@@ -34,6 +34,9 @@ class Task(ABC):
     #: solver options this task prefers (e.g. sampling temperature for design tasks);
     #: options given to solve()/make_solver() win
     solver_defaults: Mapping[str, Any] = MappingProxyType({})
+    #: optional ``"module:function"`` checking one problem given as text without torch (raising
+    #: InvalidProblem), so the command line refuses a mistyped problem before torch loads
+    input_check: str | None = None
     #: True when the canvas is a finite constraint problem and ``domains`` is sound (it never
     #: removes a value that a solution completing the filled positions uses): the Solver may then
     #: search completely (``SolverConfig.search``) and report ``"infeasible"`` as a proof

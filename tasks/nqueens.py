@@ -33,7 +33,14 @@ class NQueens(Task):
     """N queens on an N x N board, none attacking another (the worked example of a new task).
 
     One queen per row, so position r of the canvas holds the column of row r's queen; a problem
-    gives some of them. ``n`` >= 4 (InvalidProblem otherwise)."""
+    gives some of them.
+
+    Input:
+        n characters, row by row: the column (1-n) of a given queen, '.' for an empty row; or a
+        list of n columns, 0 for an empty row
+    Example:
+        constrained solve n-queens ..6..... --model DIR
+    """
 
     name = "n-queens"
     #: the domains are sound (a column is removed only when a placed queen attacks it), so the
@@ -41,6 +48,9 @@ class NQueens(Task):
     complete_search = True
 
     def __init__(self, n: int = 8) -> None:
+        """Args:
+            n: board size and number of queens (>= 4; columns above 9 need the list form)
+        """
         if n < 4:
             raise InvalidProblem(f"n-queens needs n >= 4, got {n}")
         self.n = n
