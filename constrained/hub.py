@@ -96,6 +96,8 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
         cls = None
         if model_type == DenoiserConfig.model_type:
             cls = DenoiserModel
+        elif model_type == "constrained-graph-denoiser":  # reads the adjacency (graph colouring)
+            from constrained.engine.graph import GraphDenoiser as cls  # noqa: PLC0415, N813
         elif model_type == "constrained-psm-denoiser":  # a block-diffusion LM reading a PSM prompt
             from constrained.engine.infill import PSMDenoiser as cls  # noqa: PLC0415, N813
         if cls is not None:

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
-from conftest import EASY, EASY_SOLUTION, tiny_model
+from conftest import EASY, EASY_SOLUTION, tiny_graph_model, tiny_model
 from constrained.engine import make_noise
 from constrained.tasks.graphs import GraphRequest, is_proper_coloring, parse_request, satisfies, to_networkx
 from constrained.tasks.graphs.generators import planted_graph
@@ -53,14 +53,15 @@ def test_validator_marks_both_ends_of_a_monochromatic_edge_and_domains_drop_neig
     task = load_task("graph-coloring", k=3, max_nodes=8)
     canvas = task.encode([{"edges": [[0, 1], [1, 2], [2, 3]], "k": 3}])
     c = task.vocab.id("c0")
-    tokens = torch.tensor([[c, c + 1, c + 1, c, 0, 0, 0, 0]])
+    assert canvas.length == 4  # the canvas is as long as the batch's largest graph
+    tokens = torch.tensor([[c, c + 1, c + 1, c]])
     rep = task.validate(canvas, tokens, messages=True)
     assert rep.ok.tolist() == [False]
     assert rep.violations[0].nonzero().squeeze(-1).tolist() == [1, 2]
     assert "adjacent nodes 1 and 2 share colour 1" in rep.messages[0][0]
-    proper = torch.tensor([[c, c + 1, c, c + 1, 0, 0, 0, 0]])
+    proper = torch.tensor([[c, c + 1, c, c + 1]])
     assert task.validate(canvas, proper).ok.tolist() == [True]
-    partial = torch.tensor([[c, 1, 1, 1, 0, 0, 0, 0]])  # node 0 coloured 0, the rest [MASK]
+    partial = torch.tensor([[c, 1, 1, 1]])  # node 0 coloured 0, the rest [MASK]
     dom = task.domains(canvas, partial)[0]
     assert dom[1, c : c + 3].tolist() == [False, True, True]  # neighbour of node 0
     assert dom[2, c : c + 3].tolist() == [True, True, True]
@@ -78,7 +79,10 @@ def test_bad_colouring_input_is_refused_with_the_reason():
         ({"edges": [[0, 1]], "precolored": {"0": 5}}, "0..2"),
         ({"nodes": [0, 1], "edges": [[0, 7]]}, "node 7, which is not in the graph"),
         ("not json", "must be a JSON object"),
-        ({"nodes": list(range(70))}, "70 nodes"),
+        ({"nodes": list(range(1100))}, "1100 nodes"),
+        ({"nodes": [[0, 1], [0, 2]], "edges": [[[0, 1], [0, 2]]]}, "not hashable"),
+        ({"nodes": [1, True]}, "compare equal"),
+        ({"edges": [[0, 1]], "k": 300}, "vocabulary holds 256 colours.*--chromatic"),
     ]
     for problem, message in cases:
         with pytest.raises(InvalidProblem, match=message):
@@ -291,3 +295,103 @@ def test_training_batches_give_a_domain_reading_model_the_colours_left_by_visibl
         assert not dom[xt != mask].any()  # filled positions carry no candidates
         assert not dom[:, first + ex["meta"].k:].any()
     assert checked > 0
+
+
+# --- input / output ---------------------------------------------------------------------
+def test_node_labels_round_trip_exactly_tuples_stay_tuples_and_1_differs_from_text_1():
+    task = load_task("graph-coloring", k=3)
+    g = nx.Graph([((0, 1), "(0, 1)"), (1, "1"), ((0, 1), 1)])
+    canvas = task.encode([g])
+    c = task.vocab.id("c0")
+    sol = task.decode(canvas, torch.tensor([[c, c + 1, c + 2, c + 1]]))[0]
+    assert set(sol) == {(0, 1), "(0, 1)", 1, "1"} and len(sol) == 4
+    assert isinstance(next(v for v in sol if isinstance(v, tuple)), tuple)
+    assert sol[(0, 1)] == 0 and sol["(0, 1)"] == 1 and sol[1] == 2 and sol["1"] == 1
+    assert is_proper_coloring(g, sol, 3)
+    # an edge naming "1" where only 1 exists is refused, never merged
+    with pytest.raises(InvalidProblem, match="names node '1'"):
+        task.encode([{"nodes": [1, 2], "edges": [["1", 2]]}])
+    # output: an object when the keys are unambiguous, else [node, colour] pairs
+    assert json.loads(task.format_solution({1: 0, 2: 1})) == {"1": 0, "2": 1}
+    pairs = json.loads(task.format_solution(sol))
+    assert sorted(map(str, (tuple(v) if isinstance(v, list) else v for v, _ in pairs))) == sorted(
+        ["(0, 1)", "(0, 1)", "1", "1"])
+    assert len(pairs) == 4
+
+
+def test_dimacs_col_reader_tolerates_duplicates_refuses_self_loops_and_writes_solution_lines(tmp_path):
+    task = load_task("graph-coloring", k=3)
+    f = tmp_path / "tri.col"
+    f.write_text("c a triangle plus a pendant\np edge 4 5\ne 1 2\ne 2 3\ne 3 1\ne 2 1\ne 3 4\n")
+    (problem,) = task.read_problems(f)
+    p = task.parse(problem)
+    assert p.nodes == [1, 2, 3, 4] and p.edges == [(0, 1), (0, 2), (1, 2), (2, 3)]
+    f.write_text("p edge 3 2\ne 1 2\ne 3 3\n")
+    with pytest.raises(InvalidProblem, match="line 3: self-loop at node 3"):
+        task.read_problems(f)
+    f.write_text("p edge 3 1\ne 1 4\n")
+    with pytest.raises(InvalidProblem, match="node 4 is outside 1..3"):
+        task.read_problems(f)
+    f.write_text("e 1 2\n")
+    with pytest.raises(InvalidProblem, match="before the 'p edge N M' line"):
+        task.read_problems(f)
+    out = task.format_solution({1: 0, 2: 1, 3: 2, 4: 0}, style="dimacs")
+    assert out.splitlines() == ["s col 3", "l 1 1", "l 2 2", "l 3 3", "l 4 1"]
+
+
+@pytest.mark.parametrize("digit", ["\uff11", "\u0661", "\u00b9"])  # full-width 1, Arabic-Indic 1, superscript 1
+def test_only_ascii_digits_count_in_graph_files(tmp_path, digit):
+    task = load_task("graph-coloring", k=3)
+    f = tmp_path / "g.txt"
+    f.write_text(f"1 2\n2 {digit}\n")
+    with pytest.raises(InvalidProblem, match=f"line 2: '{digit}'.*not an ASCII digit"):
+        task.read_problems(f)
+    f.write_text("1 2\n2 x1\n")  # letters and ASCII digits are fine: 'x1' is a name, 1 an int
+    assert task.read_problems(f)[0]["nodes"] == [1, 2, "x1"]
+    d = tmp_path / "g.col"
+    d.write_text(f"p edge 2 1\ne 1 {digit}\n")
+    with pytest.raises(InvalidProblem, match="line 2"):
+        task.read_problems(d)
+
+
+def test_cli_reads_a_dimacs_file_and_refuses_a_self_loop_with_exit_2(tmp_path, capsys):
+    task = load_task("graph-coloring", k=2, max_nodes=8)
+    tiny_graph_model(task).save_pretrained(tmp_path / "m")
+    (tmp_path / "g.col").write_text("p edge 4 3\ne 1 2\ne 2 3\ne 3 4\n")
+    code = main(["solve", "graph-coloring", str(tmp_path / "g.col"), "--k", "2", "--model", str(tmp_path / "m")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert json.loads(out.splitlines()[0]) in ({"1": 0, "2": 1, "3": 0, "4": 1}, {"1": 1, "2": 0, "3": 1, "4": 0})
+    (tmp_path / "bad.col").write_text("p edge 2 1\ne 2 2\n")
+    code = main(["solve", "graph-coloring", str(tmp_path / "bad.col"), "--model", str(tmp_path / "m")])
+    assert code == 2 and "self-loop at node 2" in capsys.readouterr().err
+
+
+def test_graph_denoiser_is_symmetric_in_colours_and_nodes_and_reads_the_adjacency():
+    task = load_task("graph-coloring", k=4)
+    model = tiny_graph_model(task)
+    g = nx.petersen_graph()
+    canvas = task.encode([{"nodes": list(g.nodes()), "edges": [list(e) for e in g.edges()], "k": 4,
+                           "precolored": {0: 0, 5: 1, 7: 2}}])
+    from constrained.engine.denoiser import predict_logits
+
+    x = canvas.tokens
+    dom = task.domains(canvas, x)
+    base = predict_logits(model, x, canvas, None, dom)[0, :, 2:6]  # [10, 4] colour logits
+    # relabel colours 0 <-> 2: the logits swap the same way
+    swap = torch.tensor([2, 1, 0, 3])
+    c0 = task.vocab.id("c0")
+    xs = torch.where(x >= c0, c0 + swap[(x - c0).clamp(0, 3)], x)
+    doms = dom.clone()
+    doms[..., c0:c0 + 4] = dom[..., c0:c0 + 4][..., swap]
+    out = predict_logits(model, xs, canvas, None, doms)[0, :, 2:6]
+    assert torch.allclose(out, base[:, swap], atol=1e-5)
+    # renumber the nodes: the logits follow the nodes
+    perm = torch.randperm(10, generator=torch.Generator().manual_seed(0))
+    cp = canvas.select([0])
+    cp.peers = canvas.peers[:, perm][:, :, perm]
+    outp = predict_logits(model, x[:, perm], cp, None, dom[:, perm])[0, :, 2:6]
+    assert torch.allclose(outp, base[perm], atol=1e-5)
+    # and the adjacency matters: without edges the logits change
+    cp.peers = torch.zeros_like(canvas.peers)
+    assert not torch.allclose(predict_logits(model, x, cp, None, dom)[0, :, 2:6], base, atol=1e-4)
