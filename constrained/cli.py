@@ -115,6 +115,12 @@ def cmd_solve(a: argparse.Namespace) -> int:
     task = load_task(a.task, **task_options(a.task_args))
     problems = _read_inputs(task, a.input)
     solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, **_solver_options(a))
+    if a.chromatic or a.time_limit is not None:  # the fewest colours (graph colouring)
+        run = getattr(task, "cli_chromatic", None)
+        if run is None or not a.chromatic:
+            raise ConstrainedError("--chromatic (with an optional --time-limit) is for graph-coloring only"
+                                   if run is None else "--time-limit goes with --chromatic")
+        return run(problems, solver, a.time_limit, a.json)
     results = solve_with(solver, problems, batch_size=a.batch_size, progress=len(problems) > 1 and not a.json,
                          on_invalid="raise")
     for r in results:
@@ -200,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON result per line")
     s.add_argument("--batch-size", type=int, default=256)
     s.add_argument("--draw", metavar="PNG", default=None, help="write a picture of the solution (tasks that can)")
+    s.add_argument("--chromatic", action="store_true",
+                   help="graph-coloring: the fewest colours, reported as [lower, upper] with a colouring")
+    s.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="--chromatic: wall-time budget in seconds per graph (default 60)")
     _add_solver_options(s)
     s.set_defaults(fn=cmd_solve, task_args=True)
 

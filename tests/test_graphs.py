@@ -1,6 +1,7 @@
 """graph-coloring and graph-gen: parsing, exact validators, domains, generators, solving."""
 
 import json
+import time
 
 import networkx as nx
 import numpy as np
@@ -395,3 +396,59 @@ def test_graph_denoiser_is_symmetric_in_colours_and_nodes_and_reads_the_adjacenc
     # and the adjacency matters: without edges the logits change
     cp.peers = torch.zeros_like(canvas.peers)
     assert not torch.allclose(predict_logits(model, x, cp, None, dom)[0, :, 2:6], base, atol=1e-4)
+
+
+# --- the fewest colours ------------------------------------------------------------------------
+def test_chromatic_bounds_meet_on_graphs_with_a_clique_as_large_as_their_chromatic_number():
+    from constrained.tasks.graphs.chromatic import chromatic
+
+    task = load_task("graph-coloring")
+    g = nx.Graph(nx.queens_graph(5) if hasattr(nx, "queens_graph") else [])
+    if g.number_of_nodes() == 0:  # 5x5 queens by hand: same row, column or diagonal
+        cells = [(r, c) for r in range(5) for c in range(5)]
+        g.add_edges_from((a, b) for a in cells for b in cells
+                         if a < b and (a[0] == b[0] or a[1] == b[1] or abs(a[0] - b[0]) == abs(a[1] - b[1])))
+    r = chromatic(task, g, None, time_limit=10, progress=False)
+    assert (r.lower, r.upper, r.status) == (5, 5, "optimal")
+    assert is_proper_coloring(g, r.colouring, 5) and isinstance(next(iter(r.colouring)), tuple)
+    # an odd cycle: DSATUR may use 3, the clique proves 2 only; the colouring is proper either way
+    c = nx.cycle_graph(9)
+    r = chromatic(task, c, None, time_limit=1, progress=False)
+    assert r.lower == 2 and r.upper == 3 and is_proper_coloring(c, r.colouring, 3)
+
+
+def test_tabu_local_search_repairs_a_colouring_and_the_search_goes_below_dsatur():
+    from constrained.tasks.graphs.chromatic import _Graph, chromatic, dsatur, tabu_search
+
+    task = load_task("graph-coloring")
+    rng = np.random.default_rng(0)
+    g, planted = planted_graph(rng, "gnp", 120, 5, avg_degree=14.0)
+    p = task.parse({"nodes": list(range(120)), "edges": [list(e) for e in g.edges()], "k": 5})
+    G = _Graph(120, p.edges)
+    start = rng.integers(0, 5, 120)
+    assert G.conflicts(start) > 0
+    col, conflicts, iters = tabu_search(G, start, 5, time.perf_counter() + 30, rng)
+    assert conflicts == 0 and G.conflicts(col) == 0 and iters > 0
+    r = chromatic(task, g, None, time_limit=20, progress=False, seed=1)
+    assert r.upper <= int(dsatur(p).max()) + 1 and r.upper == 5
+    assert is_proper_coloring(g, r.colouring, r.upper)
+    assert r.history[0]["how"] == "DSATUR"
+
+
+def test_cli_chromatic_reports_bounds_and_a_colouring_and_refuses_precoloured_graphs(tmp_path, capsys):
+    task = load_task("graph-coloring")
+    tiny_graph_model(task).save_pretrained(tmp_path / "m")
+    (tmp_path / "k4.col").write_text("p edge 5 7\ne 1 2\ne 1 3\ne 1 4\ne 2 3\ne 2 4\ne 3 4\ne 4 5\n")
+    args = ["solve", "graph-coloring", str(tmp_path / "k4.col"), "--chromatic", "--time-limit", "2",
+            "--model", str(tmp_path / "m")]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    colours = json.loads(out[0])
+    assert len(colours) == 5 and len(set(colours.values())) == 4
+    assert "chromatic number in [4, 4] (optimal)" in out[1]
+    assert main([*args, "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["lower"] == rec["upper"] == 4
+    (tmp_path / "pre.json").write_text(json.dumps({"edges": [[0, 1]], "precolored": {"0": 1}}))
+    code = main(["solve", "graph-coloring", str(tmp_path / "pre.json"), "--chromatic", "--model", str(tmp_path / "m")])
+    assert code == 2 and "drop the pre-coloured nodes" in capsys.readouterr().err

@@ -210,6 +210,7 @@ class GraphColoring(Task):
         train_max_nodes: int = 200,
         train_k: Sequence[int] = (2, 3, 3, 4, 5, 6, 8, 10, 12, 16, 20, 30),
         precolor_prob: float = 0.2,
+        output: str = "json",
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_COLORS:
             raise ConfigError(f"k must be an integer in 1..{MAX_COLORS}, got {k!r}")
@@ -229,6 +230,9 @@ class GraphColoring(Task):
         if any(not 1 <= x <= MAX_COLORS for x in self.train_k):
             raise ConfigError(f"train_k must hold colour counts in 1..{MAX_COLORS}, got {self.train_k}")
         self.precolor_prob = precolor_prob
+        if output not in ("json", "dimacs"):
+            raise ConfigError(f"output must be 'json' or 'dimacs', got {output!r}")
+        self.output = output  # how format_solution writes a colouring (CLI: --output dimacs)
         self.vocab = Vocab.build(COLOR_TOKENS)
         #: the training canvas (examples are padded to train_max_nodes); ``encode`` lays each batch
         #: out as long as its largest graph
@@ -292,9 +296,27 @@ class GraphColoring(Task):
             for b, p in enumerate(canvas.meta)
         ]
 
-    def format_solution(self, solution: dict[Hashable, int | None] | None, style: str = "json") -> str:
-        """``style`` "json" (see ``io.coloring_json``) or "dimacs" (``s``/``l`` solution lines)."""
-        return format_coloring(solution, style)
+    def format_solution(self, solution: dict[Hashable, int | None] | None, style: str | None = None) -> str:
+        """``style`` (default: the task option ``output``) "json" (see ``io.format_coloring``) or
+        "dimacs" (``s col K`` and ``l NODE COLOUR`` solution lines)."""
+        return format_coloring(solution, style or self.output)
+
+    def cli_chromatic(self, problems: list[Any], solver: Any, time_limit: float | None, as_json: bool) -> int:
+        """``constrained solve graph-coloring G --chromatic [--time-limit S]``: per graph, the bounds
+        ``[lower, upper]`` and the colouring for the upper bound. Exit 0 (a colouring is always found)."""
+        import json  # noqa: PLC0415
+
+        from .chromatic import chromatic  # noqa: PLC0415
+
+        for problem in problems:
+            r = chromatic(self, problem, solver, time_limit=60.0 if time_limit is None else time_limit)
+            if as_json:
+                print(json.dumps(r.to_dict(), default=str))
+                continue
+            print(self.format_solution(r.colouring))
+            print(f"chromatic number in [{r.lower}, {r.upper}] ({r.status}); lower: {r.lower_reason}; "
+                  f"upper: {r.upper_reason}; {r.seconds:.1f} s")
+        return 0
 
     def read_problems(self, path: Path) -> list[Any]:
         return read_graph_file(path)
