@@ -7,9 +7,10 @@
    within a time share, plus a greedy clique grown from each high-degree node); a complete search
    on small graphs is the hook ``prove_infeasible`` (the solver's certified search mode, when it
    lands, answers there; until then only the clique bound is proved);
-3. search downward: for k = upper - 1, upper - 2, ... try to colour with k colours. The model
-   proposes first on graphs it can take (the diffusion Solver, every mechanism on), then the
-   validator's re-noising runs as a local search: the nodes the validator implicates (endpoints of
+3. search downward: for k = upper - 1, upper - 2, ... try to colour with k colours. The start is
+   the (k+1)-colouring with its smallest colour class re-noised, or, on graphs the model takes,
+   the model's own k-colouring (the diffusion Solver on a top-k schedule) when it has fewer
+   conflicts; then the validator's re-noising runs as a local search: the nodes the validator implicates (endpoints of
    a monochromatic edge) are re-noised to the colour with the fewest conflicts, with tabu on
    recent (node, colour) pairs, the min-conflicts scheme of TabuCol (Hertz & de Werra 1987, with
    the dynamic tenure of Galinier & Hao 1999). The search stops at the lower bound, at the time
@@ -232,7 +233,7 @@ def _reduce(col: np.ndarray, k: int, G: _Graph, rng: np.random.Generator) -> np.
 
 # --- the driver -----------------------------------------------------------------------------
 def chromatic(task: Any, problem: Any, solver: Any = None, time_limit: float = 60.0, seed: int = 0,
-              progress: bool | None = None, model_max_nodes: int = 250, model_passes: int = 64) -> ChromaticResult:
+              progress: bool | None = None, model_max_nodes: int = 250, model_passes: int = 24) -> ChromaticResult:
     """Bounds on the chromatic number of ``problem`` and a validated colouring for the upper bound.
 
     solver: a ``Solver`` for ``task`` (the model's proposals on graphs of at most ``model_max_nodes``
@@ -270,17 +271,15 @@ def chromatic(task: Any, problem: Any, solver: Any = None, time_limit: float = 6
     k = upper - 1
     while k >= max(lower, 1) and time.perf_counter() < deadline:
         tk = time.perf_counter()
-        how = ""
-        start = _reduce(best, k, G, rng)
+        found, start = None, _reduce(best, k, G, rng)
+        how = "tabu"
         if solver is not None and n <= model_max_nodes and k <= MAX_COLORS:
             col = _model_proposal(task, solver, p, k, model_passes)
             if col is not None and check(col, k):
                 found, how = col, "model"
-            elif col is not None:
-                start = col  # the model's canvas, conflicts and all, is the local search's start
-                how = "model + tabu"
-        if not how or how == "model + tabu":
-            how = how or "tabu"
+            elif col is not None and G.conflicts(col) < G.conflicts(start):
+                start, how = col, "model + tabu"  # the model's canvas, conflicts and all, starts the search
+        if found is None:
 
             def tick(f: int, k: int = k) -> None:
                 if bar is not None:
@@ -310,14 +309,21 @@ def chromatic(task: Any, problem: Any, solver: Any = None, time_limit: float = 6
 
 
 def _model_proposal(task: Any, solver: Any, p: ColoringProblem, k: int, passes: int) -> np.ndarray | None:
-    """The diffusion Solver's colouring of ``p`` with k colours (complete, maybe with conflicts)."""
+    """The model's k-colouring of ``p`` (complete, maybe with conflicts): the diffusion Solver with
+    domains on, committing on a ``passes``-step top-k schedule, most confident nodes first, with no
+    re-noising (the local search repairs what is wrong)."""
+    import dataclasses  # noqa: PLC0415
+
     q = ColoringProblem(nodes=list(range(len(p.nodes))), edges=p.edges, k=k)
-    old = solver.config.max_passes
-    solver.config.max_passes = passes
+    old = solver.config
+    solver.config = dataclasses.replace(
+        old, max_passes=passes, validator_renoise=False, backjump=False, tabu=0, restarts=False,
+        confidence_renoise=None, trace=False,
+        sampler=dataclasses.replace(old.sampler, strategy="topk", steps=passes, floor=False))
     try:
         (r,) = solver.run(task.encode([q]), [q])
     finally:
-        solver.config.max_passes = old
+        solver.config = old
     sol = r.solution
     if any(sol[i] is None or sol[i] >= k for i in range(len(p.nodes))):
         return None
