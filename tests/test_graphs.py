@@ -452,3 +452,19 @@ def test_cli_chromatic_reports_bounds_and_a_colouring_and_refuses_precoloured_gr
     (tmp_path / "pre.json").write_text(json.dumps({"edges": [[0, 1]], "precolored": {"0": 1}}))
     code = main(["solve", "graph-coloring", str(tmp_path / "pre.json"), "--chromatic", "--model", str(tmp_path / "m")])
     assert code == 2 and "drop the pre-coloured nodes" in capsys.readouterr().err
+
+
+def test_trace_page_draws_graphs_up_to_200_nodes_as_a_graph(tmp_path):
+    from constrained.trace import trace_data
+
+    task = load_task("graph-coloring", k=3)
+    g = nx.petersen_graph()
+    res = _solver(task, tiny_graph_model(task), max_passes=32, trace=True).run(task.encode([g]), [g])[0]
+    view = trace_data(res, task)["view"]
+    assert view["kind"] == "graph" and len(view["coords"]) == 10 and len(view["edges"]) == 15
+    assert all(0 <= x <= 1 and 0 <= y <= 1 for x, y in view["coords"])
+    assert view["labels"][0] == "node 0" and set(view["palette"]) == {"c0", "c1", "c2"}
+    html = res.to_html(task, tmp_path / "t.html")
+    assert '"kind": "graph"' in html or '"kind":"graph"' in html
+    big = nx.cycle_graph(201)
+    assert task.trace_view(task.encode([big])) is None  # past 200 nodes: the default strip
