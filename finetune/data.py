@@ -34,7 +34,8 @@ class DiffusionCollator:
 
     Fixed positions (givens, prompt, padding) are never noised and never scored.
     An example may carry ``allowed`` [L, V] (domain for uniform noise), ``coords`` (name ->
-    [L]) where layouts differ per item, and ``context`` [C] (padded here), and ``peers`` [L, L] (a graph's adjacency, stacked into ``peers``).
+    [L]) where layouts differ per item, and ``context`` [C] (padded here),
+    and ``peers`` [L, L] (a graph's adjacency, stacked into ``peers``).
     Output: input_ids (x_t), labels (x_0), fixed, corrupted, t, coords, and context.
     """
 

@@ -289,7 +289,7 @@ def chromatic(task: Any, problem: Any, solver: Any = None, time_limit: float = 6
                 start, how = col, "model + tabu"  # the model's canvas, conflicts and all, starts the search
         if found is None:
 
-            def tick(f: int, k: int = k) -> None:
+            def tick(f: int, k: int = k, lower: int = lower, upper: int = upper) -> None:
                 if bar is not None:
                     bar.n = min(time_limit, round(time.perf_counter() - t0, 1))
                     bar.set_postfix_str(f"[{lower}, {upper}] trying k={k}: {f} conflicts")
