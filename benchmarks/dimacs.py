@@ -3,9 +3,10 @@
 a time limit) and ``constrained solve graph-coloring --chromatic`` (the shipped model + tabu
 re-noising, a time limit), against BEST_KNOWN.tsv and the issue's goals.
 
-Each part ("dsatur", "cpsat", "ours") stores per-instance figures in
-benchmarks/results/graphs-dimacs.json, so the parts can run as separate processes (the machine
-has 2 shared cores); the table is written from whatever the file holds, with the commands.
+Each part ("dsatur", "cpsat", "ours", "scale") stores per-instance figures in
+benchmarks/results/graphs-dimacs.json (baselines) or graphs-dimacs-ours.json (ours), so the parts
+can run as separate processes at the same time (the machine has 2 shared cores); the table is
+written from whatever the files hold, with the command of each part.
 """
 
 from __future__ import annotations
@@ -22,6 +23,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 DIMACS = ROOT.parent / "shared" / "data" / "graphs" / "dimacs"
 STORE = ROOT / "benchmarks" / "results" / "graphs-dimacs.json"
+
+
+def _store_path(parts: list[str]) -> Path:
+    """Where a run keeps its figures: one file per group of parts, so runs of different parts can
+    go on at the same time; ``table`` merges them all."""
+    return STORE if set(parts) & {"dsatur", "cpsat"} else STORE.with_name("graphs-dimacs-ours.json")
+
+
+def load_store() -> dict[str, Any]:
+    """Every stored figure, merged from the per-run files."""
+    out: dict[str, Any] = {"results": {}, "commands": {}}
+    for f in sorted(STORE.parent.glob("graphs-dimacs*.json")):
+        data = json.loads(f.read_text())
+        for name, rec in data.get("results", {}).items():
+            out["results"].setdefault(name, {}).update(rec)
+        out["commands"].update(data.get("commands", {}))
+        if "scale" in data:
+            out["scale"] = data["scale"]
+    return out
 
 
 def instances(folder: Path = DIMACS) -> list[tuple[str, int, int, int | None]]:
@@ -63,21 +83,26 @@ def _proper(g: nx.Graph, col: dict) -> bool:
     return all(col.get(v) is not None for v in g.nodes()) and all(col[u] != col[v] for u, v in g.edges())
 
 
-def run_dsatur(g: nx.Graph) -> dict[str, Any]:
+def run_dsatur(g: nx.Graph) -> tuple[dict[str, Any], dict]:
     t0 = time.perf_counter()
     col = nx.coloring.greedy_color(g, strategy="DSATUR")
     dt = time.perf_counter() - t0
-    return {"colours": max(col.values()) + 1, "seconds": round(dt, 2), "valid": _proper(g, col)}
+    return {"colours": max(col.values()) + 1, "seconds": round(dt, 2), "valid": _proper(g, col)}, col
 
 
-def run_cpsat(g: nx.Graph, limit: float) -> dict[str, Any]:
+def run_cpsat(g: nx.Graph, limit: float, greedy: dict | None = None) -> dict[str, Any]:
     """CP-SAT (one worker): colour variables in 0..ub-1 (ub from DSATUR), x_u != x_v per edge, the
-    nodes of a greedy clique fixed to distinct colours (symmetry breaking), the DSATUR colouring as
-    a hint, minimise the largest colour. Time includes DSATUR and building the model."""
+    nodes of a greedy clique fixed to distinct colours (symmetry breaking), a greedy colouring as
+    a hint (``greedy``, else DSATUR, or networkx's smallest-last above DSATUR_MAX_EDGES edges as
+    ours starts from), minimise the largest colour. Time includes the hint and building the model."""
     from ortools.sat.python import cp_model  # noqa: PLC0415 (optional benchmark dependency)
 
     t0 = time.perf_counter()
-    greedy = nx.coloring.greedy_color(g, strategy="DSATUR")
+    if greedy is None:  # the same start as ours: DSATUR, or smallest-last on large graphs
+        from constrained.tasks.graphs.chromatic import DSATUR_MAX_EDGES  # noqa: PLC0415
+
+        strategy = "DSATUR" if g.number_of_edges() <= DSATUR_MAX_EDGES else "smallest_last"
+        greedy = nx.coloring.greedy_color(g, strategy=strategy)
     ub = max(greedy.values()) + 1
     nodes = list(g.nodes())
     m = cp_model.CpModel()
@@ -156,39 +181,50 @@ def run_scale(task: Any, solver: Any) -> dict[str, Any]:
 
 
 def run(parts: list[str], limit: float, cpsat_limit: float, only: list[str] | None, command: str,
-        model: str = "default") -> None:
+        model: str = "default", resume: bool = False) -> None:
+    """Run ``parts`` on every instance (or ``only``); ``resume`` skips figures already stored. No
+    parts: nothing runs (the table is rewritten from the stored figures)."""
+    if not parts:
+        return
     from constrained.api import make_solver  # noqa: PLC0415
     from constrained.registry import load_task  # noqa: PLC0415
 
     task = load_task("graph-coloring")
     solver = make_solver(task, model) if "ours" in parts else None
-    store = json.loads(STORE.read_text()) if STORE.exists() else {"results": {}, "commands": {}}
+    path = _store_path(parts)
+    store = json.loads(path.read_text()) if path.exists() else {"results": {}, "commands": {}}
     for part in parts:
         store["commands"][part] = {"command": command, "limit": cpsat_limit if part == "cpsat" else limit}
     if "scale" in parts:
         store["scale"] = run_scale(task, solver or make_solver(task, model))
         print("scale", store["scale"], flush=True)
-        STORE.write_text(json.dumps(store, indent=1))
+        path.write_text(json.dumps(store, indent=1))
         parts = [x for x in parts if x != "scale"]
     for name, _n, _m, _best in instances():
         if only and name not in only:
             continue
+        if resume and all(part in store["results"].get(name, {}) for part in parts):
+            continue
         p, g = _graph(task, name)
         rec = store["results"].setdefault(name, {})
+        greedy = None
         for part in parts:
+            if resume and part in rec:
+                continue
             if part == "dsatur":
-                rec["dsatur"] = run_dsatur(g)
+                rec["dsatur"], dcol = run_dsatur(g)
+                greedy = dcol if g.number_of_edges() <= 30_000 else None
             elif part == "cpsat":
-                rec["cpsat"] = run_cpsat(g, cpsat_limit)
+                rec["cpsat"] = run_cpsat(g, cpsat_limit, greedy)
             elif part == "ours":
                 rec["ours"] = run_ours(task, solver, p, g, limit)
             print(name, part, rec[part], flush=True)
-            STORE.write_text(json.dumps(store, indent=1))
+            path.write_text(json.dumps(store, indent=1))
 
 
 def table(machine: str) -> list[str]:
     """Markdown lines of the DIMACS table from the stored figures."""
-    store = json.loads(STORE.read_text()) if STORE.exists() else {"results": {}, "commands": {}}
+    store = load_store()
     res, cmds = store["results"], store["commands"]
     lines = ["### Colouring: the DIMACS instances (../shared/data/graphs/dimacs/)", ""]
     for part, what in (("dsatur", "networkx DSATUR"), ("cpsat", "OR-tools CP-SAT, one worker"),
@@ -236,6 +272,6 @@ def table(machine: str) -> list[str]:
 
 
 def summary_numbers() -> dict[str, Any]:
-    store = json.loads(STORE.read_text()) if STORE.exists() else {"results": {}}
+    store = load_store()
     o = [r["ours"]["colours"] for r in store["results"].values() if "ours" in r]
     return {"instances": len(o), "mean_colours": float(np.mean(o)) if o else None}

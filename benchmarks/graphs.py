@@ -238,11 +238,13 @@ def main() -> None:
     ap.add_argument("--dimacs-limit", type=float, default=60.0, help="DIMACS: seconds per instance for ours")
     ap.add_argument("--cpsat-limit", type=float, default=60.0, help="DIMACS: seconds per instance for CP-SAT")
     ap.add_argument("--dimacs-only", nargs="*", default=None, help="DIMACS: these instances only")
+    ap.add_argument("--dimacs-resume", action="store_true", help="DIMACS: skip figures already stored")
     a = ap.parse_args()
     if "dimacs" not in a.skip:  # its own results section (benchmarks/results/graphs-dimacs.md)
         import dimacs  # noqa: PLC0415
 
-        dimacs.run(a.dimacs_parts, a.dimacs_limit, a.cpsat_limit, a.dimacs_only, command(), a.coloring_model)
+        dimacs.run(a.dimacs_parts, a.dimacs_limit, a.cpsat_limit, a.dimacs_only, command(), a.coloring_model,
+                   resume=a.dimacs_resume)
         write_section("graphs-dimacs", "\n".join(["## Graphs: DIMACS colouring", "", *dimacs.table(machine())]))
         if set(a.skip) >= {"heldout", "atlas", "generation"}:
             return
