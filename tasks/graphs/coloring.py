@@ -1,10 +1,9 @@
 """Graph colouring completion: give every node one of k colours, adjacent nodes different.
 
 Canvas: one colour token per node (position i holds node ``nodes[i]``), padded with fixed
-``[PAD]`` to ``max_nodes`` so graphs of any size up to it share a batch. Pre-coloured nodes
-are fixed tokens. The vocabulary is the same for every k and size (colours ``c0``..``c9``,
-``k`` tokens, node tokens ``v0``..``v127`` in ``extra``), so one model serves them all; k
-acts through per-item domains (``Canvas.allowed``) and a context token.
+``[PAD]`` to the batch's largest graph. Pre-coloured nodes are fixed tokens. The vocabulary is
+the same for every k and size (colours ``c0``..``c255``, nothing else), so one model serves
+them all; k acts through per-item domains (``Canvas.allowed``).
 
 How the graph reaches the model: through its structure, never as tokens. ``Canvas.peers``
 [B, N, N] holds each item's adjacency; the shipped model (``GraphDenoiser``, engine/graph.py)
