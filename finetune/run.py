@@ -228,6 +228,10 @@ def write_card(out: Path, task: Task, recipe: dict[str, Any], model, scores: dic
     psm = recipe["model"]["arch"] == "psm-block"
     unused = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "dropout",
               "max_position_embeddings", "domain_input") if psm else ()
+    if recipe["model"]["arch"] == "graph":  # GraphDenoiser's own sizes; it always reads domains
+        unused = ("intermediate_size", "dropout", "max_position_embeddings", "domain_input", "init_from_ar")
+    elif not psm:
+        unused = ("value_hidden_size", "num_global")
     overrides = [f"{s}.{k}={v}" for s in ("model", "train") for k, v in recipe[s].items()
                  if not (s == "model" and k in unused)]
     if psm:
