@@ -39,7 +39,8 @@ def alldiff_violations(membership: torch.Tensor, onehot: torch.Tensor) -> torch.
     return ((_spread(membership, dup) * onehot).sum(-1)) > 0
 
 
-def alldiff_candidates(membership: torch.Tensor, onehot: torch.Tensor, exact: bool = False) -> torch.Tensor:
+def alldiff_candidates(membership: torch.Tensor, onehot: torch.Tensor, exact: bool = False,
+                       within: torch.Tensor | None = None) -> torch.Tensor:
     """[B, L, n] bool: values not yet used by any filled peer of each position.
 
     A position's own value counts as used (its groups contain it), so callers apply
@@ -48,15 +49,21 @@ def alldiff_candidates(membership: torch.Tensor, onehot: torch.Tensor, exact: bo
     exact: groups with exactly n positions hold every value once (a Sudoku row): a value
     that has a single empty position left in such a group must go there ("hidden single"),
     so that position's candidates shrink to it.
+
+    within: [B, L, n] bool values still allowed at each position by other means (a search's
+    refuted values): candidates never leave it, and hidden singles count it.
     """
-    return _candidates(membership, onehot, _group_counts(membership, onehot), exact)
+    return _candidates(membership, onehot, _group_counts(membership, onehot), exact, within)
 
 
-def _candidates(membership: torch.Tensor, onehot: torch.Tensor, counts: torch.Tensor, exact: bool) -> torch.Tensor:
+def _candidates(membership: torch.Tensor, onehot: torch.Tensor, counts: torch.Tensor, exact: bool,
+                within: torch.Tensor | None = None) -> torch.Tensor:
     """``alldiff_candidates`` from the groups' value counts [B, G, n] of ``onehot`` (computed once by callers
     that also need them for violations)."""
     used = (counts > 0.5).float()
     cand = _spread(membership, used) < 0.5  # [B, L, n]
+    if within is not None:
+        cand = cand & within
     if not exact:
         return cand
     n = onehot.shape[-1]
@@ -71,7 +78,8 @@ def _candidates(membership: torch.Tensor, onehot: torch.Tensor, counts: torch.Te
     return torch.where(has_forced, forced, cand)
 
 
-def alldiff_propagate(membership: torch.Tensor, onehot: torch.Tensor, max_rounds: int = 0) -> torch.Tensor:
+def alldiff_propagate(membership: torch.Tensor, onehot: torch.Tensor, max_rounds: int = 0,
+                      within: torch.Tensor | None = None) -> torch.Tensor:
     """[B, L, n] bool: candidates after propagating singles to a fixpoint (exact groups).
 
     Each round places, virtually, every empty position left with one candidate (a naked single,
@@ -85,10 +93,11 @@ def alldiff_propagate(membership: torch.Tensor, onehot: torch.Tensor, max_rounds
     Each round works on the items still changing only.
 
     max_rounds: 0 = up to L rounds (a fixpoint is reached well before).
+    within: [B, L, n] bool, as in ``alldiff_candidates``.
     """
-    oh = onehot.float()
+    oh = onehot.float().clone()  # placed values are written into it: never into the caller's
     empty0 = oh.sum(-1) < 0.5  # [B, L]
-    cand = alldiff_candidates(membership, oh, exact=True)
+    cand = alldiff_candidates(membership, oh, exact=True, within=within)
     act = torch.arange(oh.shape[0], device=oh.device)  # items still propagating
     for _ in range(max_rounds or oh.shape[1]):
         if act.numel() == 0:
@@ -115,8 +124,75 @@ def alldiff_propagate(membership: torch.Tensor, onehot: torch.Tensor, max_rounds
             m = m[keep] if m.dim() == 3 else m
             if act.numel() == 0:
                 break
-        fresh = _candidates(m, placed, counts, exact=True)
+        fresh = _candidates(m, placed, counts, exact=True, within=None if within is None else within[act])
         was_placed = (placed.sum(-1, keepdim=True) > 0.5) & empty0[act].unsqueeze(-1)
         oh[act] = placed
         cand[act] = torch.where(was_placed, placed > 0.5, fresh)
     return cand
+
+
+def alldiff_locked(membership: torch.Tensor, cand: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+    """[B, L, n] bool: candidates left after "locked candidates" (pointing and claiming).
+
+    For two groups g, h of exactly n positions (each holds every value once): if every empty place
+    of value v in g lies inside h, v must go to g's part of h, so it leaves the rest of h (e.g. a
+    Sudoku box whose 7s all sit in one row clears the row's other 7s). Sound, like the rest.
+
+    membership [G, L] float (one layout for the batch); cand [B, L, n] bool; empty [B, L] bool.
+    """
+    n = cand.shape[-1]
+    m = membership.float()
+    exact = m.sum(-1) == n
+    m = m[exact]  # [G', L]
+    live = (cand & empty.unsqueeze(-1)).float()  # [B, L, n]
+    inside = torch.einsum("gl,hl,bln->bghn", m, m, live)  # places of v in g that lie in h
+    total = torch.einsum("gl,bln->bgn", m, live)  # places of v in g
+    locked = (inside > 0.5) & (inside > total[:, :, None] - 0.5)  # [B, g, h, n]: all of g's v in h
+    locked &= ~torch.eye(m.shape[0], dtype=torch.bool, device=m.device)[None, :, :, None]
+    # clear v from h's positions outside g
+    clear = torch.einsum("bghn,hl,gl->bln", locked.float(), m, 1 - m) > 0.5
+    return cand & ~(clear & empty.unsqueeze(-1))
+
+
+def alldiff_hall(membership: torch.Tensor, cand: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+    """[B, L, n] bool: candidates left after Hall-set reasoning in every group of exactly n <= 10
+    positions, i.e. generalised arc consistency for all-different (Régin 1994; Hall's marriage
+    theorem). For each set S of a group's empty positions whose candidates together number |S|
+    ("naked pair", triple, ...), those values leave the group's other positions; a set with fewer
+    values than positions is a dead end, shown as empty candidates on the group. The unions of all
+    2^n subsets are built as bit masks, doubling the subsets once per position.
+
+    membership [G, L] float (one layout for the batch); cand [B, L, n] bool; empty [B, L] bool.
+    """
+    n = cand.shape[-1]
+    m = membership.float()
+    exact = (m.sum(-1) == n).nonzero().squeeze(-1)
+    if n > 10 or exact.numel() == 0:
+        return cand
+    dev = cand.device
+    B, L, _ = cand.shape
+    cells = torch.stack([row.nonzero().squeeze(-1) for row in m[exact]])  # [G, n] positions of each group
+    G, S = cells.shape[0], 1 << n
+    bit = 1 << torch.arange(n, device=dev)  # [n]
+    pop = torch.tensor([bin(k).count("1") for k in range(S)], device=dev)  # popcount table
+    ge = empty[:, cells]  # [B, G, n]
+    values = ((cand[:, cells] & ge.unsqueeze(-1)).long() * bit).sum(-1)  # [B, G, n cells] value masks
+    ebits = (ge.long() * bit).sum(-1)  # [B, G] the group's empty positions as a mask
+    union = torch.zeros(B, G, S, dtype=torch.long, device=dev)
+    for j in range(n):  # subsets holding position j: those without it, plus j's values
+        union[:, :, 1 << j : 2 << j] = union[:, :, : 1 << j] | values[:, :, j : j + 1]
+    subsets = torch.arange(S, device=dev)
+    only_empty = (subsets[None, None, :] & ~ebits[..., None]) == 0  # subsets of empty positions only
+    size = pop[subsets[None, None, :] & ebits[..., None]]
+    width = pop[union]
+    broken = ((width < size) & only_empty).any(-1)  # [B, G]: more positions than values: a dead end
+    tight = (width == size) & (size > 0) & only_empty & (subsets[None, None, :] != ebits[..., None])
+    b, g, k = tight.nonzero(as_tuple=True)  # the few tight proper subsets
+    outside = ((k[:, None] & bit) == 0) & ge[b, g]  # [T, n cells] empty positions outside the subset
+    vals = (union[b, g, k][:, None] & bit) > 0  # [T, n values]
+    drop = torch.zeros(B, G, n, n, device=dev)
+    drop.index_put_((b, g), (outside[:, :, None] & vals[:, None, :]).float(), accumulate=True)
+    drop = (drop > 0.5) | broken[:, :, None, None]
+    flat = torch.zeros(B, L, n, device=dev)
+    flat.index_add_(1, cells.reshape(-1), drop.reshape(B, G * n, n).float())
+    return cand & ~((flat > 0.5) & empty.unsqueeze(-1))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,7 +40,12 @@ from constrained.engine.samplers import Sampler
 from .canvas import Canvas
 from .errors import ConfigError
 from .renoise import backjump, low_confidence_positions, update_tabu, validator_positions
+from .result import PassRecord, Result, RunStats
+from .search import CompleteSearch
 from .task import Task
+
+SEARCHES = ("auto", "complete", "local")
+ORDERS = ("model", "fixed")
 
 
 @dataclass
@@ -58,6 +62,12 @@ class SolverConfig:
     uniform_redraw: float = 0.0  # uniform noise: share of the corruption level re-drawn at random each pass
     confidence_renoise: float | None = None  # re-noise committed tokens whose probability falls below this
     length_search: bool = False  # restarts fix the content's length (needs sampler.defer_token)
+    search: str = "auto"  # "complete" | "local" | "auto": complete where the task allows it
+    order: str = "model"  # complete search: "model" (ties and values by the denoiser) | "fixed" (model-free)
+    decisions_per_pass: int = 1  # complete search: decisions pushed per pass (each its own level)
+    decision_threshold: float = 0.99  # complete search: confidence an extra decision needs
+    check_unique: bool = False  # complete search: go on past the first solution (Result.unique)
+    time_limit: float | None = None  # seconds for one run() of a batch; None: passes alone bound it
     trace: bool = False
     seed: int = 0
 
@@ -70,6 +80,16 @@ class SolverConfig:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
         if self.confidence_renoise is not None and not 0 < self.confidence_renoise < 1:
             raise ConfigError(f"confidence_renoise must be in (0, 1), got {self.confidence_renoise}")
+        if self.search not in SEARCHES:
+            raise ConfigError(f"search must be one of {SEARCHES}, got {self.search!r}")
+        if self.order not in ORDERS:
+            raise ConfigError(f"order must be one of {ORDERS}, got {self.order!r}")
+        if self.decisions_per_pass < 1:
+            raise ConfigError(f"decisions_per_pass must be >= 1, got {self.decisions_per_pass}")
+        if not 0 < self.decision_threshold <= 1:
+            raise ConfigError(f"decision_threshold must be in (0, 1], got {self.decision_threshold}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ConfigError(f"time_limit must be > 0 seconds, got {self.time_limit}")
         if self.length_search and self.sampler.defer_token is None:
             raise ConfigError("length_search needs the sampler's defer_token (the token that ends the "
                               "content, e.g. [PAD]); set defer_token or turn length_search off")
@@ -78,71 +98,6 @@ class SolverConfig:
     def model_only(cls, **kw: Any) -> SolverConfig:
         """The bare model: no domains, no validator re-noising, no tabu, no restarts."""
         return cls(domains=False, validator_renoise=False, backjump=False, tabu=0, restarts=False, **kw)
-
-
-@dataclass
-class PassRecord:
-    """One pass of one item, for traces."""
-
-    tokens: list[int]  # canvas after the pass ([MASK] where uncommitted)
-    committed: list[bool]
-    confidence: list[float]
-    newly_committed: list[int]
-    renoised_validator: list[int]
-    renoised_confidence: list[int]
-    restarted: bool
-    messages: list[str]
-    proposed: list[int] = field(default_factory=list)  # after commit, before re-noising: what went back
-    length: int | None = None  # the content length this pass was held to (length_search), None: free
-
-
-@dataclass
-class RunStats:
-    """Where a run's time went: the model forward vs everything else (sampler, domains,
-    validator, re-noising)."""
-
-    seconds: float = 0.0
-    forward_seconds: float = 0.0
-    passes: int = 0
-
-    @property
-    def overhead_share(self) -> float:
-        return 0.0 if self.seconds == 0 else 1.0 - self.forward_seconds / self.seconds
-
-
-@dataclass
-class Result:
-    """What a solve returns. ``valid`` is True only if the task's validator passed."""
-
-    problem: Any
-    solution: Any
-    valid: bool
-    passes: int
-    restarts: int = 0
-    violations: list[int] = field(default_factory=list)  # positions still implicated
-    messages: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    trace: list[PassRecord] | None = None
-    tokens: list[int] = field(default_factory=list)
-    error: str | None = None  # why the problem could not be encoded (invalid input)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "solution": self.solution,
-            "valid": self.valid,
-            "passes": self.passes,
-            "restarts": self.restarts,
-            "violations": self.violations,
-            "messages": self.messages,
-            "error": self.error,
-        }
-
-    def to_html(self, task: str | Task, path: str | Path | None = None, title: str | None = None) -> str:
-        """A self-contained HTML page replaying this solve pass by pass (needs ``trace=True``);
-        written to ``path`` when given. See :mod:`constrained.trace`."""
-        from .trace import render_html  # noqa: PLC0415 (only traces need it)
-
-        return render_html(self, task, path=path, title=title)
 
 
 class Solver:
@@ -159,8 +114,33 @@ class Solver:
         self._reads_domains = reads_domains(model)
 
     # -------------------------------------------------------------------------------
-    @torch.no_grad()
+    @property
+    def complete(self) -> bool:
+        """Whether ``run`` searches completely: ``search="complete"``, or ``"auto"`` on a task that
+        allows it (``Task.complete_search``) with domains on."""
+        cfg = self.config
+        if cfg.search == "complete":
+            return True
+        return cfg.search == "auto" and self.task.complete_search and cfg.domains and cfg.validator_renoise
+
     def run(self, canvas: Canvas, problems: Sequence[Any] | None = None) -> list[Result]:
+        """Solve the batch ``canvas`` (problems: the native inputs, echoed into each Result)."""
+        canvas = canvas.to(self.device)
+        if not self.complete:
+            return self._local(canvas, problems)
+        cfg = self.config
+        if not self.task.complete_search:
+            raise ConfigError(f"task {self.task.name!r} is not a finite constraint problem with sound "
+                              "domains: search='complete' cannot prove anything for it; use 'local'")
+        search = CompleteSearch(self.task, self.model, self.noise, max_passes=cfg.max_passes, order=cfg.order,
+                                decisions_per_pass=cfg.decisions_per_pass,
+                                decision_threshold=cfg.decision_threshold, check_unique=cfg.check_unique,
+                                time_limit=cfg.time_limit, seed=cfg.seed, stats=self.stats,
+                                trace=cfg.trace)
+        return search.run(canvas, problems)
+
+    @torch.no_grad()
+    def _local(self, canvas: Canvas, problems: Sequence[Any] | None = None) -> list[Result]:
         cfg, task, noise = self.config, self.task, self.noise
         t0 = time.perf_counter()
         canvas = canvas.to(self.device)
@@ -190,6 +170,8 @@ class Solver:
         tried = torch.zeros(B, L + 1, dtype=torch.bool, device=self.device)
 
         for p in range(cfg.max_passes):
+            if cfg.time_limit is not None and time.perf_counter() - t0 > cfg.time_limit:
+                break
             act = (~done).nonzero().squeeze(-1)
             if act.numel() == 0:
                 break
@@ -274,17 +256,11 @@ class Solver:
                                                     ca_before[restart], end_id)
             finished = solved | (stalled & ~restart)
 
-            # noise for everything not committed
+            # noise for everything not committed: the noise process refills it as in training (uniform
+            # noise re-draws a share at the corruption level the canvas is at: its free share)
             free = ~ca
-            if noise.name == "uniform":
-                # a free position keeps the model's guess, or is re-drawn at the corruption level the
-                # canvas is at (the share of free positions still uncommitted), as in training
-                t_now = (free & ~fa).sum(-1, keepdim=True) / (~fa).sum(-1, keepdim=True).clamp(min=1)
-                redraw = torch.rand(free.shape, generator=gen, device=self.device) < cfg.uniform_redraw * t_now
-                guess = torch.where(redraw, noise.noise_tokens(base_domain[act], gen), pred)
-                xa = torch.where(free, guess, xa)
-            else:
-                xa = torch.where(free, torch.full_like(xa, mask_id), xa)
+            t_now = (free & ~fa).sum(-1, keepdim=True) / (~fa).sum(-1, keepdim=True).clamp(min=1)
+            xa = noise.refill(xa, free, base_domain[act], pred, cfg.uniform_redraw * t_now, gen)
             x[act] = xa
             committed[act] = ca
             level[act] = la

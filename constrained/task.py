@@ -34,6 +34,10 @@ class Task(ABC):
     #: solver options this task prefers (e.g. sampling temperature for design tasks);
     #: options given to solve()/make_solver() win
     solver_defaults: Mapping[str, Any] = MappingProxyType({})
+    #: True when the canvas is a finite constraint problem and ``domains`` is sound (it never
+    #: removes a value that a solution completing the filled positions uses): the Solver may then
+    #: search completely (``SolverConfig.search``) and report ``"infeasible"`` as a proof
+    complete_search: bool = False
 
     # --- problems -------------------------------------------------------------------
     @abstractmethod
@@ -56,8 +60,25 @@ class Task(ABC):
         valid canvas."""
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor | None:
-        """[B, L, V] bool candidates left by the filled positions of ``tokens``, or None."""
+        """[B, L, V] bool candidates left by the filled positions of ``tokens``, or None.
+
+        An override may take a keyword ``within`` ([B, L, V] bool or None): values the caller has
+        already ruled out elsewhere (a complete search's refuted values) are False there, and the
+        task propagates from it (a Sudoku's hidden singles count it); the caller ANDs it in either way."""
         return None
+
+    def choice_counts(self, canvas: Canvas, allowed: torch.Tensor) -> torch.Tensor | None:
+        """Optional branching hint for the complete search: [B, L, V] long, for each candidate
+        (position, value) of ``allowed`` [B, L, V] (the undecided positions' candidates) the number
+        of alternatives of the smallest choice it belongs to (its position's candidates, or, where a
+        value must occur in a group, the places left for it there). The search branches on the
+        smallest choice first (fail-first). None: the positions' candidate counts alone."""
+        return None
+
+    def explain_empty(self, canvas: Canvas, tokens: torch.Tensor, positions: list[int]) -> str:
+        """Why ``positions`` (at least one) have no candidate left on the one-item canvas ``tokens``
+        [1, L], in words (``Result.messages`` of an infeasible problem); a task names the clearest."""
+        return f"position {positions[0]} has no candidate"
 
     # --- data -------------------------------------------------------------------------
     def training_example(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:

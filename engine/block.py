@@ -136,7 +136,7 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
     domain = content.expand(B, K, -1)  # [B, K, V]
     # the static domain as an additive logit bias: one broadcast add per pass, no [B, K, V] mask
     off_domain = torch.zeros(content.shape, device=device).masked_fill(~content, NEG)
-    content_ids = content.nonzero().squeeze(1)  # [C] the tokens uniform noise draws from
+    n_content = int(content.sum())
     no_fixed = torch.zeros(B, K, dtype=torch.bool, device=device)
     stats = BlockStats(batch=B)
     t0 = time.perf_counter()
@@ -186,17 +186,11 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
                 view = torch.where(committed, x, torch.full_like(x, model.mask_id))
                 bad = validator(view) & committed & ~(x == model.pad_id)
                 if bool(bad.any()):
-                    ban = _add_bans(ban, bad, x, content_ids.numel())
+                    ban = _add_bans(ban, bad, x, n_content)
                 committed = committed & ~bad
                 stats.validator_seconds += time.perf_counter() - tv
-            free = ~committed
-            if noise.name == "uniform":
-                level = 1.0 - (p + 1) / max_passes
-                redraw = torch.rand(free.shape, generator=gen, device=device) < level
-                drawn = content_ids[torch.randint(content_ids.numel(), (B, K), generator=gen, device=device)]
-                x = torch.where(free, torch.where(redraw, drawn, pred), x)
-            else:
-                x = torch.where(free, torch.full_like(x, model.mask_id), x)
+            # the noise process refills what is not committed (uniform: re-draws at the schedule's level)
+            x = noise.refill(x, ~committed, domain, pred, 1.0 - (p + 1) / max_passes, gen)
         x = torch.where(committed, x, pred)  # budget spent: the model's last guess
         if cfg.stop_at_eos:
             eos_at = x == model.eos_id

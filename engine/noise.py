@@ -51,6 +51,13 @@ class NoiseProcess:
         """Send positions ``where`` [B, L] back to noise."""
         return torch.where(where, self.noise_tokens(domain, generator), tokens)
 
+    def refill(self, tokens: torch.Tensor, free: torch.Tensor, domain: torch.Tensor, guess: torch.Tensor,
+               redraw: torch.Tensor | float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The canvas a denoiser reads while positions ``free`` [B, L] are undecided: tokens [B, L]
+        elsewhere. ``guess`` [B, L] is the model's latest prediction, ``redraw`` the share of free
+        positions drawn afresh (a float, or [B, 1]). Each process fills them the way it was trained."""
+        raise NotImplementedError
+
     def corrupt(self, x0: torch.Tensor, t: torch.Tensor, fixed: torch.Tensor, domain: torch.Tensor,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x0 [B, L] at level t [B] -> (x_t [B, L], corrupted [B, L] bool). Fixed positions stay."""
@@ -70,6 +77,10 @@ class MaskNoise(NoiseProcess):
     def noise_tokens(self, domain: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.full(domain.shape[:-1], self.mask_id, dtype=torch.long, device=domain.device)
 
+    def refill(self, tokens, free, domain, guess, redraw=0.0, generator=None):
+        """Absorbing state: an undecided position is ``[MASK]``."""
+        return torch.where(free, torch.full_like(tokens, self.mask_id), tokens)
+
     def loss(self, logits, x0, corrupted, t, fixed):
         """MDLM's continuous-time bound for the linear schedule: (1/t) * CE on masked positions,
         averaged over the non-fixed positions of the batch."""
@@ -84,6 +95,17 @@ class UniformNoise(NoiseProcess):
 
     def noise_tokens(self, domain: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return _random_from_domain(domain, generator)
+
+    def refill(self, tokens, free, domain, guess, redraw=0.0, generator=None):
+        """Uniform state: an undecided position keeps the model's guess, or is re-drawn from its
+        domain (a share ``redraw`` of them, and every guess outside the domain, e.g. ``[MASK]``), as
+        at the corruption level the canvas is at in training."""
+        in_domain = domain.gather(-1, guess.clamp(0, domain.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
+        draw = ~in_domain
+        if isinstance(redraw, torch.Tensor) or redraw > 0:
+            draw = draw | (torch.rand(free.shape, generator=generator, device=free.device) < redraw)
+        fill = torch.where(draw, self.noise_tokens(domain, generator), guess)
+        return torch.where(free, fill, tokens)
 
     def loss(self, logits, x0, corrupted, t, fixed):
         """Cross-entropy on every non-fixed position: the model must both fill and correct."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from constrained.canvas import Canvas
-from constrained.constraints import alldiff_propagate, alldiff_violations, value_onehot
+from constrained.constraints import alldiff_hall, alldiff_locked, alldiff_propagate, alldiff_violations, value_onehot
 from constrained.errors import InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Report
@@ -246,6 +246,9 @@ class Sudoku(Task):
     #: ``model_only=True`` (no forced cells) pass ``threshold=0.9``, or the model commits about one
     #: cell per pass.
     solver_defaults: dict[str, Any] = {"threshold": 1.0, "patience": 4, "restart_temperature": 2.0}
+    complete_search = True
+    #: rounds of locked-candidate and Hall-set eliminations in ``domains`` (0: singles only)
+    locked_rounds = 4
 
     def __init__(self) -> None:
         groups, names = sudoku_groups()
@@ -262,6 +265,9 @@ class Sudoku(Task):
             group_names=names,
         )
         self._first = self.vocab.id("1")
+        width = max(sum(i in g for g in groups) for i in range(81))
+        self._cell_groups = torch.tensor([[k for k, g in enumerate(groups) if i in g] + [len(groups)] * width
+                                          for i in range(81)])[:, :width]  # [81, width] each cell's groups
         self._seed_grids: list[list[int]] | None = None
 
     def _extra_groups(self) -> tuple[list[list[int]], list[str]]:
@@ -328,14 +334,64 @@ class Sudoku(Task):
                 msgs.append(out)
         return Report(ok=ok, violations=viol, messages=msgs)
 
-    def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
+    def domains(self, canvas: Canvas, tokens: torch.Tensor, within: torch.Tensor | None = None) -> torch.Tensor:
         oh = self._onehot(tokens)
         # singles propagated to a fixpoint (a contradiction shows as an empty domain at once)
-        cand = alldiff_propagate(self.layout.membership.to(tokens.device), oh)  # [B, 81, 9]
+        digits = None if within is None else within[..., self._first : self._first + 9]
+        m = self.layout.membership.to(tokens.device)
+        cand = alldiff_propagate(m, oh, within=digits)  # [B, 81, 9]
+        empty = oh.sum(-1) < 0.5
+        act = torch.arange(tokens.shape[0], device=tokens.device)  # items still narrowing
+        for _ in range(self.locked_rounds):  # locked candidates and Hall sets, then singles again
+            c, e = cand[act], empty[act]
+            narrowed = alldiff_hall(m, alldiff_locked(m, c, e), e)
+            changed = (narrowed != c).any((1, 2))
+            act, narrowed = act[changed], narrowed[changed]
+            if act.numel() == 0:
+                break
+            cand[act] = alldiff_propagate(m, oh[act], within=narrowed)
         B = tokens.shape[0]
         out = torch.zeros(B, 81, len(self.vocab), dtype=torch.bool, device=tokens.device)
         out[..., self._first : self._first + 9] = cand
         return out
+
+    def choice_counts(self, canvas: Canvas, allowed: torch.Tensor) -> torch.Tensor:
+        """Each row, column and box holds every digit once, so a digit with k places left in a
+        group is a choice of k, like a cell with k candidates (the exact-cover view of Sudoku,
+        Knuth 2000, "Dancing Links")."""
+        digits = allowed[..., self._first : self._first + 9].float()  # [B, 81, 9]
+        m = self.layout.membership.to(allowed.device)  # [G, 81]
+        places = torch.einsum("gl,bln->bgn", m, digits)  # [B, G, 9] places left per group and digit
+        places = places.masked_fill(places == 0, 99)  # placed already (or impossible: propagation says)
+        places = torch.nn.functional.pad(places, (0, 0, 0, 1), value=99)  # group G: none (padding)
+        per_cell = places[:, self._cell_groups.to(allowed.device)].amin(2)  # [B, 81, 9]
+        cells = digits.sum(-1, keepdim=True)  # [B, 81, 1]
+        counts = torch.full(allowed.shape, 1 << 20, dtype=torch.long, device=allowed.device)
+        counts[..., self._first : self._first + 9] = torch.minimum(per_cell, cells.expand_as(per_cell)).long()
+        return counts.masked_fill(~allowed, 1 << 20)
+
+    def explain_empty(self, canvas: Canvas, tokens: torch.Tensor, positions: list[int]) -> str:
+        """E.g. ``r5c1 has no candidate (row 5 holds 1,2,3,4,5,7; column 1 holds 3,6,8,9)``: a cell
+        whose groups hold all nine digits, named with the digits each group holds; where none does,
+        the cell that propagation (singles, locked candidates, Hall sets) left without one."""
+        digits = (tokens[0] - self._first + 1).tolist()
+
+        def held(i: int) -> tuple[set[int], list[str]]:
+            seen, words = set(), []
+            for g, name in zip(self.layout.groups, self.layout.group_names):
+                if i in g:
+                    ds = sorted({digits[j] for j in g if 1 <= digits[j] <= 9})
+                    seen.update(ds)
+                    if ds:
+                        words.append(f"{name} holds {','.join(map(str, ds))}")
+            return seen, words
+
+        for i in positions:
+            seen, words = held(i)
+            if len(seen) == 9:
+                return f"{cell_name(i)} has no candidate ({'; '.join(words)})"
+        i = positions[0]
+        return f"propagation leaves {cell_name(i)} without a candidate ({'; '.join(held(i)[1])})"
 
     # --- data ----------------------------------------------------------------------
     def _seed_pool(self, rng: np.random.Generator, size: int = 512) -> list[list[int]]:
