@@ -110,10 +110,13 @@ def test_networkx_json_and_edge_list_inputs_agree(tmp_path):
 def test_non_colourable_request_is_reported_unsolved_never_invalid():
     task = load_task("graph-coloring", k=3, max_nodes=8)
     k4 = nx.complete_graph(4)
-    res = _solver(task, max_passes=16).run(task.encode([k4, k4]), [k4, k4])
-    assert [r.valid for r in res] == [False, False]
+    res = _solver(task, max_passes=16, search="local").run(task.encode([k4, k4]), [k4, k4])
+    assert [r.valid for r in res] == [False, False] and [r.status for r in res] == ["unsolved"] * 2
     assert all(not is_proper_coloring(k4, r.solution, 3) for r in res)
     assert any("share colour" in m for m in res[0].messages)
+    # the complete search proves it (the domains are sound), naming a node left without a colour
+    (r,) = _solver(task, tiny_graph_model(task), max_passes=64, search="complete").run(task.encode([k4]), [k4])
+    assert r.status == "infeasible" and not r.valid
 
 
 def test_cli_solves_a_json_file_prints_node_colours_and_draws(tmp_path, capsys):
@@ -411,10 +414,22 @@ def test_chromatic_bounds_meet_on_graphs_with_a_clique_as_large_as_their_chromat
     r = chromatic(task, g, None, time_limit=10, progress=False)
     assert (r.lower, r.upper, r.status) == (5, 5, "optimal")
     assert is_proper_coloring(g, r.colouring, 5) and isinstance(next(iter(r.colouring)), tuple)
-    # an odd cycle: DSATUR may use 3, the clique proves 2 only; the colouring is proper either way
+    # an odd cycle: the clique proves 2 only; the colouring is proper either way
     c = nx.cycle_graph(9)
     r = chromatic(task, c, None, time_limit=1, progress=False)
     assert r.lower == 2 and r.upper == 3 and is_proper_coloring(c, r.colouring, 3)
+
+
+def test_chromatic_proves_lower_bounds_above_the_clique_with_the_complete_search():
+    from constrained.api import make_solver
+    from constrained.tasks.graphs.chromatic import chromatic
+
+    task = load_task("graph-coloring")
+    solver = make_solver(task, tiny_graph_model(task))
+    for g, chi in ((nx.cycle_graph(9), 3), (nx.mycielski_graph(4), 4)):  # cliques of 2
+        r = chromatic(task, g, solver, time_limit=20, progress=False)
+        assert (r.lower, r.upper, r.status) == (chi, chi, "optimal"), r.history
+        assert "complete search" in r.lower_reason and is_proper_coloring(g, r.colouring, chi)
 
 
 def test_tabu_local_search_repairs_a_colouring_and_the_search_goes_below_dsatur():

@@ -6,9 +6,9 @@
    on graphs of more than ``DSATUR_MAX_EDGES`` edges its smallest-last greedy colouring, since
    networkx's DSATUR takes minutes there);
 2. lower bound: the largest clique found (networkx's Bron-Kerbosch enumeration ``find_cliques``
-   within a time share, plus a greedy clique grown from each high-degree node); a complete search
-   on small graphs is the hook ``prove_infeasible`` (the solver's certified search mode, when it
-   lands, answers there; until then only the clique bound is proved);
+   within a time share, plus a greedy clique grown from each high-degree node); on small graphs
+   (``complete_max_nodes``) the Solver's complete search (``search="complete"``) proves a k
+   impossible, raising the lower bound to k + 1 (``prove_infeasible``);
 3. search downward: for k = upper - 1, upper - 2, ... try to colour with k colours. The start is
    the (k+1)-colouring with its smallest colour class re-noised, or, on graphs the model takes,
    the model's own k-colouring (the diffusion Solver on a top-k schedule) when it has fewer
@@ -16,7 +16,8 @@
    a monochromatic edge) are re-noised to the colour with the fewest conflicts, with tabu on
    recent (node, colour) pairs, the min-conflicts scheme of TabuCol (Hertz & de Werra 1987, with
    the dynamic tenure of Galinier & Hao 1999). The search stops at the lower bound, at the time
-   limit, or at the first k it cannot colour.
+   limit, or at the first k it cannot colour (on small graphs: that the complete search could not
+   settle either).
 
 Every colouring returned has passed the task's validator; the upper bound is always backed by it.
 """
@@ -157,11 +158,31 @@ def large_clique(G: _Graph, p: ColoringProblem, budget_s: float, rng: np.random.
     return best
 
 
-def prove_infeasible(task: Any, p: ColoringProblem, k: int, budget_s: float) -> bool | None:
-    """Hook for a complete search: True if no k-colouring exists (proved), False if one was found,
-    None if unknown. The solver's certified search mode (Result.status "infeasible") answers here
-    once it is on main; until then this returns None and only the clique bound is proved."""
-    return None
+def prove_infeasible(task: Any, solver: Any, p: ColoringProblem, k: int, clique: list[int],
+                     budget_s: float) -> tuple[bool | None, np.ndarray | None]:
+    """The Solver's complete search (``search="complete"``, constrained/search.py) on ``p`` with k
+    colours: (True, None) when it proves no k-colouring exists, (False, colouring) when it finds
+    one, (None, None) when the budget runs out or there is no model. Symmetry breaking: the nodes
+    of ``clique`` are pre-coloured 0, 1, ... (any k-colouring can be relabelled so), which keeps
+    the proof sound while cutting the k! relabellings of every branch."""
+    if solver is None or budget_s < 0.5 or k > MAX_COLORS or len(clique) > k:
+        return None, None
+    import dataclasses  # noqa: PLC0415
+
+    q = ColoringProblem(nodes=list(range(len(p.nodes))), edges=p.edges, k=k,
+                        precolored={int(v): i for i, v in enumerate(clique)})
+    old = solver.config
+    solver.config = dataclasses.replace(old, search="complete", max_passes=1_000_000, time_limit=budget_s,
+                                        trace=False, check_unique=False)
+    try:
+        (r,) = solver.run(task.encode([q]), [q])
+    finally:
+        solver.config = old
+    if r.status == "infeasible":
+        return True, None
+    if r.status == "solved":
+        return False, np.array([r.solution[i] for i in range(len(p.nodes))], dtype=np.int64)
+    return None, None
 
 
 # --- local search: validator re-noising with tabu (TabuCol) ---------------------------------
@@ -240,13 +261,17 @@ def _reduce(col: np.ndarray, k: int, G: _Graph, rng: np.random.Generator) -> np.
 
 # --- the driver -----------------------------------------------------------------------------
 def chromatic(task: Any, problem: Any, solver: Any = None, time_limit: float = 60.0, seed: int = 0,
-              progress: bool | None = None, model_max_nodes: int = 250, model_passes: int = 24) -> ChromaticResult:
+              progress: bool | None = None, model_max_nodes: int = 250, model_passes: int = 24,
+              complete_max_nodes: int = 100, local_share: float = 0.5) -> ChromaticResult:
     """Bounds on the chromatic number of ``problem`` and a validated colouring for the upper bound.
 
     solver: a ``Solver`` for ``task`` (the model's proposals on graphs of at most ``model_max_nodes``
-    nodes and at most MAX_COLORS colours; ``None``: local search only). time_limit: seconds of wall
-    time for the whole search (the DSATUR bound always completes). progress: a bar on stderr (default:
-    when stderr is a terminal). Raises InvalidProblem for a graph the task refuses."""
+    nodes and at most MAX_COLORS colours, and the complete search that proves a k impossible on graphs
+    of at most ``complete_max_nodes`` nodes; ``None``: local search and the clique bound only).
+    time_limit: seconds of wall time for the whole search (the first greedy bound always completes);
+    on graphs the complete search takes, the local search at each k gets ``local_share`` of the time
+    left and the complete search the rest. progress: a bar on stderr (default: when stderr is a
+    terminal). Raises InvalidProblem for a graph the task refuses."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit
     rng = np.random.default_rng(seed)
@@ -295,7 +320,10 @@ def chromatic(task: Any, problem: Any, solver: Any = None, time_limit: float = 6
                     bar.set_postfix_str(f"[{lower}, {upper}] trying k={k}: {f} conflicts")
                     bar.refresh()
 
-            col, conflicts, iters = tabu_search(G, start, k, deadline, rng, on_progress=tick)
+            stop = deadline
+            if solver is not None and n <= complete_max_nodes:  # leave time for the complete search
+                stop = time.perf_counter() + local_share * (deadline - time.perf_counter())
+            col, conflicts, iters = tabu_search(G, start, k, stop, rng, on_progress=tick)
             found = col if conflicts == 0 else None
             how += f" ({iters} moves)"
         if found is not None and check(found, k):
@@ -303,8 +331,17 @@ def chromatic(task: Any, problem: Any, solver: Any = None, time_limit: float = 6
             history.append({"k": k, "found": True, "how": how, "seconds": round(time.perf_counter() - tk, 2)})
             k -= 1
             continue
-        proved = prove_infeasible(task, p, k, deadline - time.perf_counter())
-        history.append({"k": k, "found": False, "how": how, "seconds": round(time.perf_counter() - tk, 2)})
+        proved, col = None, None
+        if n <= complete_max_nodes:  # small graph: the complete search settles k
+            proved, col = prove_infeasible(task, solver, p, k, clique, deadline - time.perf_counter())
+        if proved is False and col is not None and check(col, k):
+            best, upper, upper_reason = col, k, f"k={k} by complete search"
+            history.append({"k": k, "found": True, "how": how + ", complete search",
+                            "seconds": round(time.perf_counter() - tk, 2)})
+            k -= 1
+            continue
+        history.append({"k": k, "found": False, "how": how + (", complete search: infeasible" if proved else ""),
+                        "seconds": round(time.perf_counter() - tk, 2)})
         if proved:
             lower, lower_reason = k + 1, f"no {k}-colouring (complete search)"
         break

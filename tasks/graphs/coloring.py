@@ -199,7 +199,10 @@ class GraphColoring(Task):
     #: threshold 1.0: each pass commits every forced node (one colour left) and one free choice, the
     #: model's most confident; 256 passes leave room for backjumps and restarts on 50-node graphs
     #: (solved graphs stop early). Large graphs are coloured by ``chromatic`` (tasks/graphs/chromatic.py)
-    solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
+    solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0, "search": "local"}
+    #: the domains (colours of coloured neighbours removed) are sound, so ``search="complete"`` proves
+    #: a k impossible (``--chromatic`` uses it on small graphs); plain solves search locally by default
+    complete_search = True
 
     def __init__(
         self,
@@ -401,6 +404,10 @@ class GraphColoring(Task):
         out[..., self._first : self._first + K] = ~used & in_k[:, None, :]
         out[..., self.vocab.pad_id] = canvas.tokens == self.vocab.pad_id
         return out
+
+    def explain_empty(self, canvas: Canvas, tokens: torch.Tensor, positions: list[int]) -> str:
+        p = canvas.meta[0]
+        return f"node {p.nodes[positions[0]]!r} has no colour left: its neighbours hold all {p.k}"
 
     # --- data ----------------------------------------------------------------------
     def training_example(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
