@@ -421,8 +421,9 @@ def test_chromatic_bounds_meet_on_graphs_with_a_clique_as_large_as_their_chromat
 
 
 def test_chromatic_proves_lower_bounds_above_the_clique_with_the_complete_search():
-    from constrained.api import make_solver
     from constrained.tasks.graphs.chromatic import chromatic
+
+    from constrained.api import make_solver
 
     task = load_task("graph-coloring")
     solver = make_solver(task, tiny_graph_model(task))
