@@ -250,7 +250,8 @@ def table(machine: str) -> list[str]:
         "", f"Machine: {machine} (2 cores shared with other jobs: times are wall times under load).",
         "Colours are those of a validated colouring (every colouring re-checked edge by edge); "
         "'lower' is the bound each method proved (ours: the largest clique found, or on graphs of "
-        "up to 100 nodes the Solver's complete search; CP-SAT: its objective bound). Goal: the issue's target (best known on <= 200 nodes; +1 on le450_5x, "
+        "up to 100 nodes the Solver's complete search; CP-SAT: its objective bound). Goal: the issue's "
+        "target (best known on <= 200 nodes; +1 on le450_5x, "
         "le450_25x, DSJC125.x, miles*, queen up to 11x11; 10% on DSJC500.x and flat300_x).",
         "",
         "| instance | nodes | edges | best known | goal | DSATUR | s | CP-SAT | s | ours [lower, upper] | s "
