@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["sudoku", "sudoku-noise", "graphs", "graphs-dimacs", "peptide", "code", "code-models", "engine",
-         "engine-equal-steps", "batch", "finetune"]
+ORDER = ["search", "sudoku", "sudoku-noise", "graphs", "graphs-dimacs", "peptide", "code", "code-models", "engine",
+         "engine-equal-steps", "batch", "finetune", "sandbox"]
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from torch import nn
 
 from constrained.engine.samplers import Sampler
 
+from .devices import check_device
 from .errors import ConfigError, InvalidProblem
 from .hub import load_denoiser
 from .registry import load_task
@@ -42,6 +43,7 @@ def make_config(config: SolverConfig | None = None, **options: Any) -> SolverCon
 def make_solver(task: str | Task, model: str | Path | nn.Module = "default", device: str = "cpu",
                 config: SolverConfig | None = None, trust_remote_code: bool = False, **options: Any) -> Solver:
     task = load_task(task)
+    check_device(device)  # before any model loads
     if config is None:  # a task's own defaults (e.g. sampling temperature for design tasks); options win
         defaults = dict(task.solver_defaults)
         if "defer_token" in options and options["defer_token"] is None and "length_search" not in options:

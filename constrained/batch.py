@@ -12,13 +12,16 @@ present; ``problem_key`` picks another); any other JSON value is the problem its
 line number as id. Blank lines are skipped.
 
 Output: one JSON object per input record (:class:`BatchRecord`): ``id``, ``line``, ``status``
-(``solved`` / ``unsolved`` / ``invalid-input`` / ``error``), ``solution``, ``passes``,
+(``solved`` / ``infeasible`` (proved to have no solution) / ``unsolved`` / ``invalid-input`` /
+``error``), ``solution``, ``passes``,
 ``attempts``, ``restarts``, ``violations`` (positions still implicated), ``messages``,
 ``reason`` (why invalid or failed), ``seconds``, ``model`` and ``settings``. Records are
 written batch by batch, not in input order; ``line`` gives the input line.
 
 Crash safety: rerunning the same command skips ids already in the output and does the rest;
-a torn last line left by a killed process is cut off and its item redone.
+a torn last line left by a killed process is cut off and its item redone. One job per output:
+the output is checked and locked (:mod:`constrained.outfile`) before the model loads, and a
+second job on it is refused while the first runs.
 
 Sharding: under ``torchrun`` / ``accelerate launch`` (``RANK`` / ``WORLD_SIZE`` in the
 environment) each rank takes the ids whose hash falls to it and writes
@@ -47,12 +50,13 @@ from typing import Any
 from torch import nn
 
 from .errors import ConfigError, InvalidProblem
+from .outfile import exclusive_output, lock_path, write_error
 from .registry import load_task
 from .solver import Result, Solver, SolverConfig
 from .task import Task
 
 PROBLEM_KEYS = ("problem", "puzzle", "input")
-STATUSES = ("solved", "unsolved", "invalid-input", "error")
+STATUSES = ("solved", "infeasible", "unsolved", "invalid-input", "error")
 MAX_MESSAGES = 5  # validator messages kept per unsolved record
 
 
@@ -142,7 +146,8 @@ class BatchSummary:
         c = self.counts
         solved = self.passes.get("solved", {})
         line = (f"{self.total} records in {self.output}: {c.get('solved', 0)} solved, "
-                f"{c.get('unsolved', 0)} unsolved, {c.get('invalid-input', 0)} invalid input, "
+                f"{c.get('infeasible', 0)} infeasible, {c.get('unsolved', 0)} unsolved, "
+                f"{c.get('invalid-input', 0)} invalid input, "
                 f"{c.get('error', 0)} errors")
         run = (f"this run: {self.processed} items in {self.seconds:.1f} s "
                f"({self.items_per_second:.2f} items/s), {self.skipped} already done")
@@ -178,6 +183,10 @@ def summary_path(output: str | Path) -> Path:
 # ---------------------------------------------------------------------------------------
 # input and output files
 # ---------------------------------------------------------------------------------------
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON: non-finite numbers are refused")
+
+
 def read_items(path: str | Path, problem_key: str | None = None) -> Iterator[InputItem]:
     """Stream the input records of ``path`` (see the module doc for the format)."""
     path = Path(path)
@@ -189,9 +198,12 @@ def read_items(path: str | Path, problem_key: str | None = None) -> Iterator[Inp
             if not raw.strip():
                 continue
             try:
-                value = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                value = json.loads(raw, parse_constant=_no_constant)
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
                 yield InputItem(id=n, line=n, reason=f"line {n}: malformed JSON: {e}")
+                continue
+            except ValueError as e:  # NaN / Infinity
+                yield InputItem(id=n, line=n, reason=f"line {n}: {e}")
                 continue
             if not isinstance(value, dict):
                 yield InputItem(id=n, line=n, problem=value)
@@ -248,18 +260,25 @@ class _Appender:
     """Appends whole records; every ``write`` is flushed and fsynced before it returns."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = path.open("ab")
+        self.path = path
+        try:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise write_error(path, e) from None
 
     def write(self, records: list[BatchRecord]) -> None:
         if not records:
             return
-        self.f.write("".join(r.to_json() + "\n" for r in records).encode("utf-8"))
-        self.f.flush()
-        os.fsync(self.f.fileno())
+        data = "".join(r.to_json() + "\n" for r in records).encode("utf-8")
+        try:
+            while data:  # unbuffered: a failed write leaves at most a torn last line, cut off on resume
+                data = data[os.write(self.fd, data):]
+            os.fsync(self.fd)
+        except OSError as e:
+            raise write_error(self.path, e) from None
 
     def close(self) -> None:
-        self.f.close()
+        os.close(self.fd)
 
 
 def _iter_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -367,7 +386,11 @@ def merge_outputs(output: str | Path, world_size: int | None = None, *,
     """Merge the rank parts (and any earlier ``output``) into ``output``: each id once, written
     to a temporary file, fsynced and renamed into place; then the parts are removed (unless
     ``keep_parts``) and ``OUT.summary.json`` is written."""
-    out = Path(output)
+    with exclusive_output(output) as out:
+        return _merge(out, world_size, keep_parts)
+
+
+def _merge(out: Path, world_size: int | None, keep_parts: bool) -> BatchSummary:
     parts = find_parts(out, world_size)
     seen: set[str] = set()
     tmp = out.with_name(out.name + ".merging")
@@ -396,9 +419,10 @@ def merge_outputs(output: str | Path, world_size: int | None = None, *,
     summary = summarize(out, processed=processed, seconds=seconds, world_size=len(parts), merged=True)
     write_summary(summary, summary_path(out))
     if not keep_parts:
-        for p in parts:
+        for p in parts:  # (each rank released its part's lock before the merge)
             p.unlink(missing_ok=True)
             summary_path(p).unlink(missing_ok=True)
+            lock_path(p).unlink(missing_ok=True)
     return summary
 
 
@@ -517,9 +541,9 @@ class BatchJob:
                 restarts[i] += r.restarts
                 attempts[i] += 1
                 b = best[i]
-                if b is None or r.valid or len(r.violations) < len(b.violations):
+                if b is None or r.status != "unsolved" or len(r.violations) < len(b.violations):
                     best[i] = r
-                if not r.valid:
+                if r.status == "unsolved":  # solved and proved-infeasible items are final
                     left.append(i)
             todo = left
         share = (time.perf_counter() - t0) / n
@@ -528,7 +552,7 @@ class BatchJob:
             r = best[i]
             assert r is not None
             out.append(self._record(
-                it, "solved" if r.valid else "unsolved", solution=_json_solution(task, r.solution),
+                it, r.status, solution=_json_solution(task, r.solution),
                 passes=passes[i], attempts=attempts[i], restarts=restarts[i], violations=list(r.violations),
                 messages=[] if r.valid else list(r.messages[:MAX_MESSAGES]), seconds=round(share, 4)))
         return out
@@ -638,8 +662,6 @@ def run_batch(task: str | Task, input: str | Path, output: str | Path, *,
     ready Solver (then ``model``, ``device``, ``config`` and ``options`` are not used). Solver
     options (``max_passes``, ``seed``, ...) are those of :func:`constrained.solve`.
     """
-    from .api import make_solver  # noqa: PLC0415 (api imports hub, which is heavy)
-
     rank, world_size = dist_env(rank, world_size)
     task = load_task(task) if solver is None else solver.task
     in_path, out_path = Path(input), Path(output)
@@ -647,6 +669,31 @@ def run_batch(task: str | Task, input: str | Path, output: str | Path, *,
         raise ConfigError(f"input file {in_path} does not exist")
     if in_path.resolve() == out_path.resolve():
         raise ConfigError(f"input and output are the same file: {in_path}")
+    mine = part_path(out_path, rank, world_size) if world_size > 1 else out_path
+    with exclusive_output(mine):  # checked and held before any model loads, until the job ends
+        summary = _run_locked(task, in_path, out_path, mine, model=model, device=device,
+                              batch_size=batch_size, budget=budget, problem_key=problem_key, rank=rank,
+                              world_size=world_size, progress=progress, solver=solver, config=config,
+                              trust_remote_code=trust_remote_code, **options)
+    if world_size > 1:
+        with _process_group(rank, world_size) as dist:
+            if dist is not None:
+                dist.barrier()
+                if rank == 0 and merge:
+                    summary = merge_outputs(out_path, world_size)
+                dist.barrier()  # nobody leaves (and rereads the output) before the merge is written
+            elif rank == 0 and merge:
+                print(f"constrained batch: no process group (MASTER_ADDR/MASTER_PORT unset): merge the "
+                      f"parts when every rank is done: constrained batch merge {out_path}", file=sys.stderr)
+    return summary
+
+
+def _run_locked(task: Task, in_path: Path, out_path: Path, mine: Path, *, model: Any, device: str,
+                batch_size: int, budget: Budget | None, problem_key: str | None, rank: int, world_size: int,
+                progress: bool | None, solver: Solver | None, config: SolverConfig | None,
+                trust_remote_code: bool, **options: Any) -> BatchSummary:
+    from .api import make_solver  # noqa: PLC0415 (api imports hub, which is heavy)
+
     if solver is None:
         if device.startswith("cuda") and ":" not in device and world_size > 1:
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"  # one GPU per rank
@@ -655,7 +702,6 @@ def run_batch(task: str | Task, input: str | Path, output: str | Path, *,
     else:
         model_name = _model_name(solver.model, task)
     job = BatchJob(solver, budget=budget, batch_size=batch_size, model_name=model_name)
-    mine = part_path(out_path, rank, world_size) if world_size > 1 else out_path
     done = scan_output(mine)
     if world_size > 1 and out_path.exists():  # merged by an earlier run
         done |= scan_output(out_path)
@@ -680,17 +726,10 @@ def run_batch(task: str | Task, input: str | Path, output: str | Path, *,
     seconds = time.perf_counter() - t0
     summary = summarize(mine, processed=sum(counts.values()), skipped=len(done), seconds=seconds,
                         rank=rank, world_size=world_size)
-    write_summary(summary, summary_path(mine))
-    if world_size > 1:
-        with _process_group(rank, world_size) as dist:
-            if dist is not None:
-                dist.barrier()
-                if rank == 0 and merge:
-                    summary = merge_outputs(out_path, world_size)
-                dist.barrier()  # nobody leaves (and rereads the output) before the merge is written
-            elif rank == 0 and merge:
-                print(f"constrained batch: no process group (MASTER_ADDR/MASTER_PORT unset): merge the "
-                      f"parts when every rank is done: constrained batch merge {out_path}", file=sys.stderr)
+    try:
+        write_summary(summary, summary_path(mine))
+    except OSError as e:
+        raise write_error(summary_path(mine), e) from None
     return summary
 
 

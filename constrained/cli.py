@@ -29,13 +29,23 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
                    help="undo the latest pass holding an implicated token and all after it (default: the task's)")
     g.add_argument("--confidence-renoise", type=float, default=None,
                    help="re-noise committed tokens whose probability falls below this")
+    g.add_argument("--search", choices=["auto", "complete", "local"], default=None,
+                   help="complete: exhaustive search that proves 'infeasible' (finite-domain tasks); local: "
+                        "validator re-noising with tabu and restarts; auto (default): complete where the task allows")
+    g.add_argument("--order", choices=["model", "fixed"], default=None,
+                   help="complete search: rank choices by the model (default) or in a fixed, model-free order")
+    g.add_argument("--check-unique", action="store_true",
+                   help="complete search: go on past the first solution and report whether it is unique")
+    g.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="wall-time budget for one batch (default: passes alone bound it)")
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code (off by default)")
 
 
 def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
-    for key in ("max_passes", "strategy", "threshold", "steps", "temperature", "confidence_renoise", "seed"):
+    for key in ("max_passes", "strategy", "threshold", "steps", "temperature", "confidence_renoise", "seed",
+                "search", "order", "time_limit"):
         v = getattr(a, key)
         if v is not None:
             opts[key] = v
@@ -51,7 +61,21 @@ def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
         opts["restarts"] = False
     if a.backjump is not None:
         opts["backjump"] = a.backjump
+    if a.check_unique:
+        opts["check_unique"] = True
     return opts
+
+
+def status_line(r: Any) -> str:
+    """One line on a Result: its verdict, passes and (for the complete search) decisions."""
+    if r.status == "infeasible":
+        return f"infeasible, {r.messages[0] if r.messages else 'proved'}; passes: {r.passes}"
+    head = "solved (validator passed)" if r.valid else "NOT solved (validator failed; nothing proved)"
+    tail = f"passes: {r.passes}"
+    tail += f", decisions: {r.decisions}, backtracks: {r.backtracks}" if r.decisions else f", restarts: {r.restarts}"
+    if r.unique is not None:
+        tail += ", unique" if r.unique else ", NOT unique (another solution exists)"
+    return f"{head}; {tail}"
 
 
 def cmd_tasks(a: argparse.Namespace) -> int:
@@ -71,9 +95,18 @@ def cmd_tasks(a: argparse.Namespace) -> int:
 def _read_inputs(task, value: str) -> list[Any]:
     """INPUT is a file (the task reads it) or the problem itself."""
     path = Path(value)
-    if len(value) < 4096 and "\n" not in value and path.is_file():
+    try:  # a long inline problem is no file name (ENAMETOOLONG), nor is one with a NUL
+        is_file = len(value) < 4096 and "\n" not in value and path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if not is_file:
+        return [value]
+    try:
         return task.read_problems(path)
-    return [value]
+    except UnicodeDecodeError as e:
+        raise ConstrainedError(f"{path} is not UTF-8 text: {e}") from None
+    except OSError as e:
+        raise ConstrainedError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def _coerce(value: str) -> Any:
@@ -115,11 +148,10 @@ def cmd_solve(a: argparse.Namespace) -> int:
     task = load_task(a.task, **task_options(a.task_args))
     problems = _read_inputs(task, a.input)
     solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, **_solver_options(a))
-    if a.chromatic or a.time_limit is not None:  # the fewest colours (graph colouring)
+    if a.chromatic:  # the fewest colours (graph colouring); --time-limit is its wall-time budget
         run = getattr(task, "cli_chromatic", None)
-        if run is None or not a.chromatic:
-            raise ConstrainedError("--chromatic (with an optional --time-limit) is for graph-coloring only"
-                                   if run is None else "--time-limit goes with --chromatic")
+        if run is None:
+            raise ConstrainedError("--chromatic is for graph-coloring only")
         return run(problems, solver, a.time_limit, a.json)
     results = solve_with(solver, problems, batch_size=a.batch_size, progress=len(problems) > 1 and not a.json,
                          on_invalid="raise")
@@ -127,16 +159,19 @@ def cmd_solve(a: argparse.Namespace) -> int:
         if a.json:
             print(json.dumps(r.to_dict()))
             continue
-        print(task.format_solution(r.solution))
-        if a.draw:
+        if r.solution is not None:
+            print(task.format_solution(r.solution))
+        if a.draw and r.solution is not None:
             draw = getattr(task, "draw", None)
             if draw is None:
                 raise ConstrainedError(f"task {task.name!r} cannot draw its solutions")
             draw(r, a.draw)
             print(f"drawing written to {a.draw}")
-        status = "valid" if r.valid else "NOT solved (validator failed)"
-        print(f"{status}; passes: {r.passes}, restarts: {r.restarts}")
-        if not r.valid:
+        print(status_line(r))
+        if r.unique is False and r.alternative is not None:
+            print("another solution:")
+            print(task.format_solution(r.alternative))
+        if r.status == "unsolved":
             for m in r.messages[:10]:
                 print(f"  - {m}")
         print()
@@ -148,6 +183,9 @@ def cmd_trace(a: argparse.Namespace) -> int:
     from .api import make_solver, solve_with
     from .registry import load_task
 
+    out = Path(a.out)
+    if out.is_dir() or (out.exists() and not out.is_file()):
+        raise ConstrainedError(f"--out {out} is a directory or not a regular file; give an .html file path")
     task = load_task(a.task, **task_options(a.task_args))
     problems = _read_inputs(task, a.input)
     if not 0 <= a.item < len(problems):
@@ -156,12 +194,22 @@ def cmd_trace(a: argparse.Namespace) -> int:
                          **_solver_options(a))
     (r,) = solve_with(solver, [problems[a.item]], on_invalid="raise")
     r.to_html(task, a.out)
-    status = "valid" if r.valid else "NOT solved (validator failed)"
-    print(f"{status}; passes: {r.passes}, restarts: {r.restarts}; trace written to {a.out}")
+    print(f"{status_line(r)}; trace written to {a.out}")
     return 0 if r.valid else 1
 
 
 def cmd_finetune(a: argparse.Namespace) -> int:
+    out = Path(a.out or f"runs/{a.task}")
+    fresh = not out.exists()
+    try:
+        return _finetune(a)
+    except BaseException:
+        if fresh and out.is_dir() and not any(out.iterdir()):  # a failed run leaves no empty folder behind
+            out.rmdir()
+        raise
+
+
+def _finetune(a: argparse.Namespace) -> int:
     if a.mode != "lora" and (a.base is not None or a.merge):
         raise ConstrainedError("--base and --merge belong to --mode lora")
     overrides = list(a.set or [])
@@ -207,9 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=256)
     s.add_argument("--draw", metavar="PNG", default=None, help="write a picture of the solution (tasks that can)")
     s.add_argument("--chromatic", action="store_true",
-                   help="graph-coloring: the fewest colours, reported as [lower, upper] with a colouring")
-    s.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="--chromatic: wall-time budget in seconds per graph (default 60)")
+                   help="graph-coloring: the fewest colours, reported as [lower, upper] with a colouring "
+                        "(--time-limit: its budget per graph, default 60 s)")
     _add_solver_options(s)
     s.set_defaults(fn=cmd_solve, task_args=True)
 
@@ -260,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except (ConstrainedError, ValueError) as e:
+        print(f"constrained: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the command had to read or write (the message names it)
         print(f"constrained: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

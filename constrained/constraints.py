@@ -141,16 +141,14 @@ def alldiff_locked(membership: torch.Tensor, cand: torch.Tensor, empty: torch.Te
     membership [G, L] float (one layout for the batch); cand [B, L, n] bool; empty [B, L] bool.
     """
     n = cand.shape[-1]
-    m = membership.float()
-    exact = m.sum(-1) == n
-    m = m[exact]  # [G', L]
+    inter, rest, first = _overlaps(membership.float(), n)  # pairs (g, h) of exact groups sharing >= 2 positions
+    if inter.shape[0] == 0:
+        return cand
     live = (cand & empty.unsqueeze(-1)).float()  # [B, L, n]
-    inside = torch.einsum("gl,hl,bln->bghn", m, m, live)  # places of v in g that lie in h
-    total = torch.einsum("gl,bln->bgn", m, live)  # places of v in g
-    locked = (inside > 0.5) & (inside > total[:, :, None] - 0.5)  # [B, g, h, n]: all of g's v in h
-    locked &= ~torch.eye(m.shape[0], dtype=torch.bool, device=m.device)[None, :, :, None]
-    # clear v from h's positions outside g
-    clear = torch.einsum("bghn,hl,gl->bln", locked.float(), m, 1 - m) > 0.5
+    inside = torch.einsum("pl,bln->bpn", inter, live)  # places of v in g that lie in h
+    total = torch.einsum("pl,bln->bpn", first, live)  # places of v in g
+    locked = (inside > 0.5) & (inside > total - 0.5)  # [B, P, n]: all of g's places of v are in h
+    clear = torch.einsum("bpn,pl->bln", locked.float(), rest) > 0.5  # clear v from h outside g
     return cand & ~(clear & empty.unsqueeze(-1))
 
 
@@ -171,28 +169,61 @@ def alldiff_hall(membership: torch.Tensor, cand: torch.Tensor, empty: torch.Tens
         return cand
     dev = cand.device
     B, L, _ = cand.shape
-    cells = torch.stack([row.nonzero().squeeze(-1) for row in m[exact]])  # [G, n] positions of each group
+    cells = _group_cells(m, exact)  # [G, n] positions of each group
     G, S = cells.shape[0], 1 << n
-    bit = 1 << torch.arange(n, device=dev)  # [n]
-    pop = torch.tensor([bin(k).count("1") for k in range(S)], device=dev)  # popcount table
+    bit = (1 << torch.arange(n, device=dev)).to(torch.int16)  # [n]
     ge = empty[:, cells]  # [B, G, n]
-    values = ((cand[:, cells] & ge.unsqueeze(-1)).long() * bit).sum(-1)  # [B, G, n cells] value masks
-    ebits = (ge.long() * bit).sum(-1)  # [B, G] the group's empty positions as a mask
-    union = torch.zeros(B, G, S, dtype=torch.long, device=dev)
+    values = ((cand[:, cells] & ge.unsqueeze(-1)).to(torch.int16) * bit).sum(-1, dtype=torch.int16)  # [B, G, n]
+    ebits = (ge.to(torch.int16) * bit).sum(-1, dtype=torch.int16)[..., None]  # [B, G, 1] empty positions
+    union = torch.zeros(B, G, S, dtype=torch.int16, device=dev)
     for j in range(n):  # subsets holding position j: those without it, plus j's values
         union[:, :, 1 << j : 2 << j] = union[:, :, : 1 << j] | values[:, :, j : j + 1]
-    subsets = torch.arange(S, device=dev)
-    only_empty = (subsets[None, None, :] & ~ebits[..., None]) == 0  # subsets of empty positions only
-    size = pop[subsets[None, None, :] & ebits[..., None]]
-    width = pop[union]
+    subsets = torch.arange(S, device=dev, dtype=torch.int16)
+    only_empty = (subsets & ~ebits) == 0  # [B, G, S] subsets of empty positions only
+    size = _popcount(subsets & ebits, n)
+    width = _popcount(union, n)
     broken = ((width < size) & only_empty).any(-1)  # [B, G]: more positions than values: a dead end
-    tight = (width == size) & (size > 0) & only_empty & (subsets[None, None, :] != ebits[..., None])
+    tight = (width == size) & (size > 0) & only_empty & (subsets != ebits)
     b, g, k = tight.nonzero(as_tuple=True)  # the few tight proper subsets
-    outside = ((k[:, None] & bit) == 0) & ge[b, g]  # [T, n cells] empty positions outside the subset
-    vals = (union[b, g, k][:, None] & bit) > 0  # [T, n values]
+    outside = ((k[:, None].to(torch.int16) & bit) == 0) & ge[b, g]  # [T, n cells] empty, outside the subset
+    vals = (union[b, g, k][:, None] & bit) != 0  # [T, n values]
     drop = torch.zeros(B, G, n, n, device=dev)
     drop.index_put_((b, g), (outside[:, :, None] & vals[:, None, :]).float(), accumulate=True)
     drop = (drop > 0.5) | broken[:, :, None, None]
     flat = torch.zeros(B, L, n, device=dev)
     flat.index_add_(1, cells.reshape(-1), drop.reshape(B, G * n, n).float())
     return cand & ~((flat > 0.5) & empty.unsqueeze(-1))
+
+
+_CELLS: dict[tuple, torch.Tensor] = {}
+
+
+def _group_cells(m: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """[G, n] the positions of groups ``rows`` of membership ``m`` (cached: layouts are fixed)."""
+    key = (m.detach().cpu().numpy().tobytes(), tuple(m.shape), str(m.device), tuple(rows.tolist()))
+    if key not in _CELLS:
+        _CELLS[key] = torch.stack([row.nonzero().squeeze(-1) for row in m[rows]])
+    return _CELLS[key]
+
+
+def _popcount(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Set bits among the low ``n`` of an integer tensor."""
+    out = torch.zeros_like(x)
+    for j in range(n):
+        out += (x >> j) & 1
+    return out
+
+
+_OVERLAPS: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+
+def _overlaps(m: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For the ordered pairs (g, h) of groups of exactly n positions sharing two or more: [P, L] each of
+    g & h, h - g and g (cached: layouts are fixed)."""
+    key = (m.detach().cpu().numpy().tobytes(), tuple(m.shape), str(m.device), n)
+    if key not in _OVERLAPS:
+        exact = m[m.sum(-1) == n]
+        share = exact @ exact.T
+        g, h = ((share >= 2) & ~torch.eye(len(exact), dtype=torch.bool, device=m.device)).nonzero(as_tuple=True)
+        _OVERLAPS[key] = (exact[g] * exact[h], exact[h] * (1 - exact[g]), exact[g])
+    return _OVERLAPS[key]

@@ -15,3 +15,7 @@ class ModelMismatch(ConstrainedError, ValueError):
 
 class ConfigError(ConstrainedError, ValueError):
     """A recipe or setting that is unknown or out of range."""
+
+
+class SandboxUnavailable(ConstrainedError, RuntimeError):
+    """Code would have to run, but no operating-system sandbox (bubblewrap) works on this host."""

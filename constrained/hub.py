@@ -3,7 +3,6 @@ checkpoints of any masked LM. Safetensors only; ``trust_remote_code`` off unless
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -13,6 +12,7 @@ from constrained.engine.denoiser import HFMaskedLMDenoiser
 from constrained.engine.model import DenoiserConfig, DenoiserModel
 from constrained.engine.noise import NoiseProcess, make_noise
 
+from .checkpoint import load_pretrained, read_config
 from .errors import ModelMismatch
 from .task import Task
 from .vocab import MASK, PAD, Vocab
@@ -89,10 +89,7 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
 
             m = load_adapter(path, task)
             return m, make_noise(noise or m.config.noise, mask_id)
-        cfg_file = path / "config.json"
-        if not cfg_file.exists():
-            raise ModelMismatch(f"{path} has no config.json: not a saved model")
-        model_type = json.loads(cfg_file.read_text()).get("model_type")
+        model_type = read_config(path).get("model_type")
         cls = None
         if model_type == DenoiserConfig.model_type:
             cls = DenoiserModel
@@ -101,20 +98,21 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
         elif model_type == "constrained-psm-denoiser":  # a block-diffusion LM reading a PSM prompt
             from constrained.engine.infill import PSMDenoiser as cls  # noqa: PLC0415, N813
         if cls is not None:
-            m = cls.from_pretrained(path, use_safetensors=True)
+            m = load_pretrained(cls, path)  # safetensors only; a file that does not fit is ModelMismatch
             check_compatible(m.config, task, str(path))
             return m.eval(), make_noise(noise or m.config.noise, mask_id)
     elif isinstance(model, Path) or str(model).startswith((".", "/", "~")) or str(model).count("/") > 1 \
             or path.exists():
         raise ModelMismatch(f"model path {model} does not exist or is not a directory")
     # any transformers masked LM, local or hub
+    from safetensors import SafetensorError
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     try:
         base = AutoModelForMaskedLM.from_pretrained(str(path), trust_remote_code=trust_remote_code,
                                                     use_safetensors=True)
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
         raise ModelMismatch(f"could not load model {str(model)!r} as a masked LM: {e}") from None
     wrapped = HFMaskedLMDenoiser(base, token_map_from_tokenizer(task.vocab, tok))
     return wrapped.eval(), make_noise(noise or "mask", mask_id)

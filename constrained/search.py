@@ -135,7 +135,7 @@ class CompleteSearch:
             act = (s.status == RUNNING).nonzero().squeeze(-1)
             if act.numel() == 0:
                 break
-            before = (s.tokens[act].clone(), s.committed[act].clone()) if self.trace else None
+            before = (s.tokens.clone(), s.committed.clone()) if self.trace else None
             live, domains = self._settle(canvas, s, act, static)
             out_of_time = self.time_limit is not None and time.perf_counter() - t0 > self.time_limit
             budget_left = s.passes[live] < self.max_passes
@@ -146,8 +146,8 @@ class CompleteSearch:
                 live, domains = live[keep], domains[keep]
             if live.numel():
                 self._decide(canvas, s, live, domains, coords, gen)
-            if before is not None:
-                self._record(canvas, s, act, *before, traces)
+            if before is not None and live.numel():  # one record per pass: settling, then the decision
+                self._record(canvas, s, live, before[0][live], before[1][live], traces)
         s.status[s.status == RUNNING] = UNSOLVED
         results = self._results(canvas, s, problems, time.perf_counter() - t0)
         for r, t in zip(results, traces):
@@ -178,12 +178,26 @@ class CompleteSearch:
             dead = empty.any(-1) | (rep.violations & committed).any(-1)
             solved = rep.ok & ~dead
             has_forced = forced.any(-1) & ~dead & ~solved
+            again = dead.clone()
             if bool(has_forced.any()):  # commit what propagation forces, then settle again
-                rows, f = todo[has_forced], forced[has_forced]
-                value = dom[has_forced].float().argmax(-1)
+                idx = has_forced.nonzero().squeeze(-1)
+                rows, f = todo[idx], forced[idx]
+                value = dom[idx].float().argmax(-1)
                 s.tokens[rows] = torch.where(f, value, s.tokens[rows])
                 s.committed[rows] |= f
                 s.level[rows] = torch.where(f, s.depth[rows, None], s.level[rows])
+                if self.task.domains_fixpoint:  # the domains already assumed the forced values: check only
+                    after = self.task.validate(canvas.select(rows), s.tokens[rows])
+                    complete = after.ok
+                    broken = (after.violations & s.committed[rows]).any(-1) & ~complete
+                    fine = ~complete & ~broken
+                    alive.append(rows[fine])
+                    alive_dom.append(dom[idx[fine]])
+                    if bool(complete.any()):
+                        self._on_solution(s, rows[complete])
+                    again[idx[broken | complete]] = True  # complete: under check_unique it went on
+                else:
+                    again |= has_forced
             if bool(solved.any()):
                 self._on_solution(s, todo[solved])
             if bool(dead.any()):
@@ -191,7 +205,7 @@ class CompleteSearch:
             still = ~(dead | solved | has_forced)
             alive.append(todo[still])
             alive_dom.append(dom[still])
-            todo = todo[dead | has_forced]
+            todo = todo[again | solved]
             todo = todo[s.status[todo] == RUNNING]
         return torch.cat(alive), torch.cat(alive_dom)
 
@@ -320,8 +334,8 @@ class CompleteSearch:
 
     def _record(self, canvas: Canvas, s: SearchState, act: torch.Tensor, tokens: torch.Tensor,
                 committed: torch.Tensor, traces: list[list[PassRecord]]) -> None:
-        """One PassRecord per item of ``act``: what this pass committed (forced and decided) and what
-        backtracking undid (as re-noised by the validator)."""
+        """One PassRecord per item of ``act`` (those that decided this pass): what the pass committed
+        (forced and decided) and what backtracking undid (shown as re-noised by the validator)."""
         sub = canvas.select(act)
         rep = self.task.validate(sub, s.tokens[act], messages=True)
         now = s.committed[act]

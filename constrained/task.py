@@ -38,6 +38,9 @@ class Task(ABC):
     #: removes a value that a solution completing the filled positions uses): the Solver may then
     #: search completely (``SolverConfig.search``) and report ``"infeasible"`` as a proof
     complete_search: bool = False
+    #: True when ``domains`` already assumes the values it forces (propagation to a fixpoint): the
+    #: complete search then commits forced positions without propagating again
+    domains_fixpoint: bool = False
 
     # --- problems -------------------------------------------------------------------
     @abstractmethod

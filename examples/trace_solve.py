@@ -11,7 +11,7 @@ import argparse
 
 from constrained import solve
 
-PUZZLE = "..9..5.1.85.4....2432......1...69.83.9.....6.62.71...9......1945....4.37.4.3..6.."
+PUZZLE = "1....7.9..3..2...8..96..5....53..9...1..8...26....4...3......1..4......7..7...3.."  # AI Escargot
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,11 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     res = solve("sudoku", a.puzzle, model=a.model, trace=True)
     for k, p in enumerate(res.trace, 1):
         line = (f"pass {k:2d}: {sum(p.committed):2d} committed (+{len(p.newly_committed)}), "
-                f"re-noised {len(p.renoised_validator)} by the validator, {len(p.renoised_confidence)} "
-                "for low confidence")
+                f"{len(p.renoised_validator)} undone by a dead end (back to noise)")
         print(line + (" - restart" if p.restarted else ""))
     res.to_html("sudoku", a.out)
-    print(f"{'validated' if res.valid else 'not solved'} in {res.passes} passes; replay written to {a.out}")
+    print(f"{res.status} in {res.passes} passes ({res.backtracks} backtracks); replay written to {a.out}")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ from typing import Any
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors import SafetensorError
 from torch import nn
 
+from constrained.checkpoint import require_safetensors
 from constrained.errors import ConfigError, ModelMismatch
 from constrained.task import Task
 
@@ -226,12 +228,14 @@ def apply_adapter(base: nn.Module, adapter: str | Path, *, trainable: bool = Fal
     adapter = Path(adapter)
     if not (adapter / "adapter_config.json").exists():
         raise ModelMismatch(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
+    weights = require_safetensors(adapter, "adapter_model")  # never peft's torch.load of adapter_model.bin
     if check:
         check_adapter_base(adapter, fingerprint(base), type(base).__name__)
     try:
-        return PeftModel.from_pretrained(base, str(adapter), is_trainable=trainable)
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise ModelMismatch(f"adapter at {adapter} does not fit this {model_type(base)} base: {e}") from None
+        return PeftModel.from_pretrained(base, str(adapter), is_trainable=trainable, use_safetensors=True)
+    except (KeyError, RuntimeError, ValueError, OSError, SafetensorError) as e:
+        raise ModelMismatch(f"{weights}: the adapter does not fit this {model_type(base)} base or cannot "
+                            f"be read: {str(e).strip().splitlines()[0][:300] if str(e).strip() else e!r}") from None
 
 
 def load_adapter(path: str | Path, task: Task, base: str | Path | None = None,

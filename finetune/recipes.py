@@ -155,6 +155,12 @@ def load_recipe(task: str, path: str | Path | None = None, overrides: list[str] 
 def _check_ranges(recipe: dict[str, Any]) -> None:
     lo, rw, tr = recipe["lora"], recipe["reward"], recipe["train"]
     for key, value, ok in (
+        ("train.max_steps", tr["max_steps"], isinstance(tr["max_steps"], int) and not isinstance(
+            tr["max_steps"], bool) and tr["max_steps"] >= 1),
+        ("train.batch_size", tr["batch_size"], isinstance(tr["batch_size"], int) and not isinstance(
+            tr["batch_size"], bool) and tr["batch_size"] >= 1),
+        ("train.learning_rate", tr["learning_rate"], isinstance(tr["learning_rate"], (int, float))
+         and 0 < tr["learning_rate"] < float("inf")),
         ("train.context_noise", tr["context_noise"], isinstance(tr["context_noise"], (int, float))
          and 0 <= tr["context_noise"] <= 1),
         ("lora.rank", lo["rank"], isinstance(lo["rank"], int) and lo["rank"] >= 1),

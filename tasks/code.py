@@ -38,7 +38,7 @@ from constrained.canvas import Canvas
 from constrained.errors import ConfigError, InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Report
-from constrained.sandbox import SandboxLimits, run_tests
+from constrained.sandbox import SandboxLimits, require_sandbox, run_tests
 from constrained.task import Task
 
 from .code_corpus import (
@@ -99,7 +99,16 @@ class CodeProblem:
         return self.prefix.count("\n") + 1
 
     def with_hole(self, text: str) -> str:
+        """The file with ``text`` in the hole; in a CRLF file the hole's line ends become CRLF too."""
+        if "\n" in text and self.crlf:
+            text = re.sub(r"(?<!\r)\n", "\r\n", text)
         return self.prefix + text + self.suffix
+
+    @property
+    def crlf(self) -> bool:
+        """Whether the text around the hole ends its lines with CRLF (and never with a bare LF)."""
+        around = self.prefix + self.suffix
+        return "\r\n" in around and re.search(r"(?<!\r)\n", around) is None
 
 
 class CompletedFile(str):
@@ -130,7 +139,7 @@ def compile_error(source: str, name: str = "<file>") -> SyntaxError | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            compile(source, name, "exec", dont_inherit=True)
+            compile(source.removeprefix("\ufeff"), name, "exec", dont_inherit=True)  # a BOM is legal
         except SyntaxError as e:
             return e
         except (ValueError, MemoryError, RecursionError) as e:  # null bytes, absurd nesting
@@ -245,6 +254,8 @@ class CodeInfill(Task):
         self.lines, self.span = lines, span
         self.allow_empty = bool(allow_empty)  # False: the hole holds at least one code token
         self.tests = _read_tests(tests) if tests not in (None, False) else None
+        if self.tests:
+            require_sandbox()  # refuse before any model loads where no OS sandbox can run the tests
         self.limits = SandboxLimits(wall_seconds=float(test_timeout), cpu_seconds=max(1, int(test_timeout)),
                                     memory_mb=int(memory_mb))
         self._bytes = token_bytes(self.vocab)
@@ -279,6 +290,7 @@ class CodeInfill(Task):
             p = self._from_source(problem["source"], name, problem.get("lines"), problem.get("span"))
             if problem.get("tests"):
                 p.tests = _read_tests(problem["tests"])
+                require_sandbox()
         elif isinstance(problem, str):
             p = self._from_source(problem, "<input>", None, None)
         else:
@@ -294,6 +306,7 @@ class CodeInfill(Task):
             raise InvalidProblem("give the hole as lines or as a span, not both")
         if "\x00" in source:
             raise InvalidProblem(f"{name}: the source contains a null byte")
+        _check_text(source, name)
         if lines is not None:
             return problem_from_lines(source, lines, name)
         if span is not None:
@@ -326,6 +339,8 @@ class CodeInfill(Task):
         """[prefix_tokens + suffix_tokens + 3] ids: left-padded prefix window ([BOF] if the file
         starts inside it), [SEP], suffix window ([EOF] if the file ends inside it), right-padded."""
         P, S = self.prefix_tokens, self.suffix_tokens
+        # the model reads LF line ends and no BOM (as in its corpus); the output keeps the file's own
+        prefix, suffix = prefix.removeprefix("\ufeff").replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
         pre_text = prefix[-P * 5:] if P else ""
         pre = self.tok.encode(pre_text).ids[-P:] if pre_text else []
         if len(pre_text) == len(prefix) and len(pre) < P + 1:
@@ -377,7 +392,9 @@ class CodeInfill(Task):
         out = []
         for item, row in zip(canvas.meta, tokens.tolist()):
             hole = self.hole_text(row)
-            out.append(CompletedFile(item.problem.with_hole(hole), hole, item.problem))
+            full = item.problem.with_hole(hole)
+            hole = full[len(item.problem.prefix): len(full) - len(item.problem.suffix)]
+            out.append(CompletedFile(full, hole, item.problem))
         return out
 
     def format_solution(self, solution: Any) -> str:
@@ -391,10 +408,13 @@ class CodeInfill(Task):
 
     def read_problems(self, path: Path) -> list[Any]:
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
+        try:  # newline="": CRLF stays CRLF; a leading BOM stays in the text and so in the output
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
         except UnicodeDecodeError as e:
             raise InvalidProblem(f"{path} is not UTF-8 text: {e}") from None
+        except OSError as e:
+            raise InvalidProblem(f"cannot read {path}: {e.strerror or e}") from None
         return [{"source": text, "name": str(path)}]
 
     # --- constraints ---------------------------------------------------------------
@@ -586,15 +606,40 @@ def _module_name(name: str) -> str:
     return stem if stem.isidentifier() and stem not in ("test", "conftest") else "solution"
 
 
+def _check_text(text: str, name: str) -> None:
+    """InvalidProblem when ``text`` cannot be written as UTF-8 (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        line = text.count("\n", 0, e.start) + 1
+        raise InvalidProblem(f"{name}: line {line} holds a lone surrogate {text[e.start]!r}, "
+                             f"which is not valid Unicode text") from None
+
+
 def _read_tests(tests: str) -> str:
     """``tests`` is a path to a test file or the test code itself."""
     if not isinstance(tests, str) or not tests.strip():
         raise ConfigError(f"tests must be a file path or test code, got {tests!r}")
-    if "\n" not in tests and (tests.endswith(".py") or Path(tests).exists()):
+    looks_like_path = "\n" not in tests and len(tests) < 4096 and "\x00" not in tests
+    try:
+        is_file = looks_like_path and (tests.endswith(".py") or Path(tests).exists())
+    except (OSError, ValueError):  # a name too long for the file system: test code
+        is_file = False
+    if is_file:
         path = Path(tests)
-        if not path.is_file():
-            raise ConfigError(f"tests file {tests} does not exist")
-        return path.read_text(encoding="utf-8")
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                tests = f.read()
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"tests file {path} is not UTF-8 text: {e}") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read tests file {path}: {e.strerror or e}") from None
+    if "\x00" in tests:
+        raise ConfigError("the tests contain a null byte")
+    try:
+        tests.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError("the tests hold a lone surrogate, which is not valid Unicode text") from None
     return tests
 
 

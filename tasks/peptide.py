@@ -143,6 +143,12 @@ def _residue_set(value: Any, what: str) -> frozenset[str]:
     return parse_pattern(f"[{text}]", what)[0]
 
 
+def _no_constant(name: str) -> float:
+    """json's hook for NaN / Infinity / -Infinity, which JSON itself does not allow: refused."""
+    raise InvalidProblem(f"a peptide spec may not hold {name} (JSON has no non-finite numbers); "
+                         "use null for an open window end")
+
+
 def parse_spec(problem: Any, canvas_len: int) -> PeptideSpec:
     """A spec dict (or its JSON text, or a PeptideSpec) to a checked :class:`PeptideSpec`.
     Raises InvalidProblem naming what is wrong, including windows no peptide of the
@@ -151,8 +157,8 @@ def parse_spec(problem: Any, canvas_len: int) -> PeptideSpec:
         return problem
     if isinstance(problem, (str, bytes)):
         try:
-            problem = json.loads(problem)
-        except json.JSONDecodeError as e:
+            problem = json.loads(problem, parse_constant=_no_constant)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise InvalidProblem(f"a peptide spec must be JSON: {e}") from None
     if not isinstance(problem, dict):
         raise InvalidProblem(f"a peptide spec must be a JSON object, got {type(problem).__name__}")
@@ -236,6 +242,8 @@ def parse_spec(problem: Any, canvas_len: int) -> PeptideSpec:
         if not (isinstance(w, (list, tuple)) and len(w) == 2
                 and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in w)):
             raise InvalidProblem(f"window {k!r} must be [lo, hi] (null for an open end), got {w!r}")
+        if any(v is not None and not math.isfinite(v) for v in w):
+            raise InvalidProblem(f"window {k!r} {list(w)} holds a non-finite number; use null for an open end")
         lo = -INF if w[0] is None else float(w[0])
         hi = INF if w[1] is None else float(w[1])
         if lo > hi:
@@ -248,6 +256,8 @@ def parse_spec(problem: Any, canvas_len: int) -> PeptideSpec:
     forbidden_raw = problem.get("forbidden") or []
     if isinstance(forbidden_raw, str):
         forbidden_raw = [forbidden_raw]
+    if not isinstance(forbidden_raw, (list, tuple)):
+        raise InvalidProblem(f"forbidden must be a pattern or a list of patterns, got {forbidden_raw!r}")
     forbidden = tuple(parse_pattern(p, f"forbidden motif {p!r}") for p in forbidden_raw)
     label_raw = problem.get("label")
     key = str(label_raw).strip().lower() if label_raw is not None else ""
@@ -455,17 +465,17 @@ class Peptide(Task):
     def read_problems(self, path: Path) -> list[Any]:
         """A JSON spec, a JSON list of specs, or JSON lines; each repeated ``n`` times
         (task option ``--n``: designs per spec)."""
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_no_constant)
             specs = data if isinstance(data, list) else [data]
         except json.JSONDecodeError:
             specs = []
             for k, line in enumerate(text.splitlines()):
                 if line.strip() and not line.lstrip().startswith("#"):
                     try:
-                        specs.append(json.loads(line))
-                    except json.JSONDecodeError as e:
+                        specs.append(json.loads(line, parse_constant=_no_constant))
+                    except (json.JSONDecodeError, RecursionError) as e:
                         raise InvalidProblem(f"{path}, line {k + 1}: not JSON ({e})") from None
         return [s for s in specs for _ in range(self.n)]
 

@@ -245,8 +245,12 @@ class Sudoku(Task):
     #: and 4343: 153-156 -> 169 of 200 each at 64 passes), never the benchmark's. With
     #: ``model_only=True`` (no forced cells) pass ``threshold=0.9``, or the model commits about one
     #: cell per pass.
-    solver_defaults: dict[str, Any] = {"threshold": 1.0, "patience": 4, "restart_temperature": 2.0}
+    #: (the last three apply to ``search="local"``.) The complete search, the default, gets 512 passes:
+    #: every development puzzle of both public collections needed far fewer (BENCHMARKS.md)
+    solver_defaults: dict[str, Any] = {"threshold": 1.0, "patience": 4, "restart_temperature": 2.0,
+                                       "max_passes": 512}
     complete_search = True
+    domains_fixpoint = True  # singles are placed virtually during propagation
     #: rounds of locked-candidate and Hall-set eliminations in ``domains`` (0: singles only)
     locked_rounds = 4
 
@@ -265,9 +269,9 @@ class Sudoku(Task):
             group_names=names,
         )
         self._first = self.vocab.id("1")
-        width = max(sum(i in g for g in groups) for i in range(81))
-        self._cell_groups = torch.tensor([[k for k, g in enumerate(groups) if i in g] + [len(groups)] * width
-                                          for i in range(81)])[:, :width]  # [81, width] each cell's groups
+        of_cell = [[k for k, g in enumerate(groups) if i in g] for i in range(81)]
+        width = max(map(len, of_cell))  # each cell's groups, padded with the index of no group
+        self._cell_groups = torch.tensor([ks + [len(groups)] * (width - len(ks)) for ks in of_cell])
         self._seed_grids: list[list[int]] | None = None
 
     def _extra_groups(self) -> tuple[list[list[int]], list[str]]:

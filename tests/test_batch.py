@@ -91,7 +91,7 @@ def test_every_input_record_gets_one_result_with_its_status(model_dir, easy_puzz
         assert r["model"] == str(model_dir)
         assert r["settings"]["solver"]["max_passes"] == 48 and r["settings"]["batch_size"] == 4
         if r["status"] == "solved":  # certified: the validator passed
-            assert r["violations"] == [] and r["passes"] >= 1 and "." not in r["solution"]
+            assert r["violations"] == [] and "." not in r["solution"]  # passes may be 0: propagation alone
     assert s.counts["invalid-input"] == 5 and s.total == 14 and s.processed == 14
     assert s.counts["solved"] + s.counts["unsolved"] == 9
     on_disk = json.loads(summary_path(out).read_text())

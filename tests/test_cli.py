@@ -22,7 +22,7 @@ def test_tasks_lists_sudoku(capsys):
 def test_solve_prints_grid_and_validity(model_dir, capsys):
     assert main(["solve", "sudoku", EASY, "--model", model_dir]) == 0
     out = capsys.readouterr().out
-    assert "valid; passes:" in out and "5 3 4 | 6 7 8 | 9 1 2" in out
+    assert "solved (validator passed); passes:" in out and "5 3 4 | 6 7 8 | 9 1 2" in out
 
 
 def test_solve_file_of_puzzles_as_json(model_dir, tmp_path, capsys):
@@ -36,7 +36,7 @@ def test_solve_file_of_puzzles_as_json(model_dir, tmp_path, capsys):
 def test_model_only_unsolved_exits_1(model_dir, capsys):
     rc = main(["solve", "sudoku", EASY, "--model", model_dir, "--model-only"])
     out = capsys.readouterr().out
-    assert rc == (0 if "valid; passes" in out else 1)
+    assert rc == (0 if "solved (validator passed)" in out else 1)
     if rc:
         assert "NOT solved" in out
 

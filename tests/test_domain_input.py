@@ -37,7 +37,7 @@ def test_domain_reading_model_refuses_to_run_blind_and_solver_feeds_it(sudoku_ta
     feats = domain_features(sudoku_task.domains(canvas, canvas.tokens), canvas.fixed)
     assert predict_logits(model, canvas.tokens, canvas, domains=feats).shape == (1, 81, len(sudoku_task.vocab))
     # model-only mode still feeds the model its input features (no masks, no re-noising)
-    for cfg in (SolverConfig(max_passes=64), SolverConfig.model_only(max_passes=64)):
+    for cfg in (SolverConfig(max_passes=64, search="local"), SolverConfig.model_only(max_passes=64)):
         r = Solver(sudoku_task, model, make_noise("mask", 1), cfg).run(canvas)[0]
         assert r.passes >= 1
     assert Solver(sudoku_task, model, make_noise("mask", 1), SolverConfig(max_passes=64)).run(canvas)[0].solution \

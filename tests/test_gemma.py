@@ -84,7 +84,8 @@ def test_solver_runs_a_task_on_the_gemma_adapter(sudoku_task):
     gem = tiny_gemma(canvas=96)
     token_map = torch.arange(len(sudoku_task.vocab)) + 3  # task ids onto model ids 3..
     den = GemmaDenoiser(gem, token_map=token_map)
-    solver = Solver(sudoku_task, den, UniformNoise(sudoku_task.vocab.mask_id), SolverConfig(max_passes=4))
+    cfg = SolverConfig(max_passes=4, search="local")
+    solver = Solver(sudoku_task, den, UniformNoise(sudoku_task.vocab.mask_id), cfg)
     res = solver.run(sudoku_task.encode([EASY]), [EASY])[0]
     assert res.passes >= 1 and len(res.solution) == 81
     assert res.valid == sudoku_task.validate(sudoku_task.encode([EASY]),

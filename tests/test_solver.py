@@ -12,6 +12,7 @@ def _solver(task, floor=False, **cfg):
     # only what the domains force, one guess per pass)
     from constrained.api import make_config
 
+    cfg.setdefault("search", "local")  # these tests are about re-noising; tests/test_search.py covers the rest
     return Solver(task, tiny_model(task), make_noise("mask", task.vocab.mask_id),
                   make_config(floor=floor, **cfg))
 

@@ -35,14 +35,17 @@ HARD = EASYISH = puzzle(3, blanks=60)
 
 
 def traced(task, problem: str, **cfg) -> Result:
+    cfg.setdefault("search", "local")  # restarts and re-noising to show; test_complete_search_trace covers the rest
     solver = Solver(task, tiny_model(task), make_noise("mask", task.vocab.mask_id),
-                    SolverConfig(trace=True, max_passes=48, patience=12, **cfg))
+                    SolverConfig(**{"trace": True, "max_passes": 48, "patience": 12, **cfg}))
     return solver.run(task.encode([problem]), [problem])[0]
 
 
 @pytest.fixture(scope="module")
 def sudoku():
-    return load_task("sudoku")
+    task = load_task("sudoku")
+    task.locked_rounds = 0  # singles only, so the puzzles below still need the re-noising they show
+    return task
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +64,14 @@ def solved(sudoku) -> Result:
 
 
 # --- data ---------------------------------------------------------------------------------
+def test_complete_search_trace_has_a_frame_per_pass_and_shows_backtracks(sudoku):
+    r = traced(sudoku, HARD, search="complete", order="fixed", max_passes=400)
+    assert r.status == "solved" and r.trace is not None and len(r.trace) == r.passes >= 1
+    assert r.backtracks == 0 or any(p.renoised_validator for p in r.trace)
+    frames = trace_data(r, sudoku)["frames"]
+    assert len(frames) == r.passes + 2 and frames[-1]["tokens"] == r.tokens
+
+
 def test_frames_are_the_problem_every_pass_and_the_result(sudoku, unsolved):
     d = trace_data(unsolved, sudoku)
     frames = d["frames"]
@@ -122,7 +133,7 @@ def test_cli_trace_writes_the_page(sudoku, tmp_path, capsys):
     rc = main([*args, "--max-passes", "48"])
     said = capsys.readouterr().out
     assert rc in (0, 1) and out.exists() and f"trace written to {out}" in said
-    assert ("valid;" in said) == (rc == 0)
+    assert ("solved (validator passed)" in said) == (rc == 0)
     assert main([*args, "--item", "3"]) == 2
     assert "out of range" in capsys.readouterr().err
 

@@ -362,7 +362,7 @@ def _model_proposal(task: Any, solver: Any, p: ColoringProblem, k: int, passes: 
     q = ColoringProblem(nodes=list(range(len(p.nodes))), edges=p.edges, k=k)
     old = solver.config
     solver.config = dataclasses.replace(
-        old, max_passes=passes, validator_renoise=False, backjump=False, tabu=0, restarts=False,
+        old, search="local", max_passes=passes, validator_renoise=False, backjump=False, tabu=0, restarts=False,
         confidence_renoise=None, trace=False,
         sampler=dataclasses.replace(old.sampler, strategy="topk", steps=passes, floor=False))
     try:

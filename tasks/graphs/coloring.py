@@ -116,6 +116,8 @@ def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProbl
             if not isinstance(e, (list, tuple)) or len(e) != 2:
                 raise InvalidProblem(f"edge {e!r} is not a [u, v] pair")
             edge_list.append((e[0], e[1]))
+        if not isinstance(problem.get("nodes", []), list):
+            raise InvalidProblem(f"'nodes' must be a list of node labels, got {problem['nodes']!r}")
         nodes = list(problem.get("nodes", []))
         if not nodes:  # nodes implied by the edges
             seen: dict[Hashable, None] = {}
@@ -124,6 +126,8 @@ def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProbl
                 seen.setdefault(v)
             nodes = list(seen)
         k = problem.get("k", k)
+        if not isinstance(problem.get("precolored") or {}, dict):
+            raise InvalidProblem(f"'precolored' must map nodes to colours, got {problem['precolored']!r}")
         precolored_raw = dict(problem.get("precolored") or {})
     else:
         raise InvalidProblem(
@@ -198,11 +202,9 @@ class GraphColoring(Task):
     default_model = "graph-coloring"
     #: threshold 1.0: each pass commits every forced node (one colour left) and one free choice, the
     #: model's most confident; 256 passes leave room for backjumps and restarts on 50-node graphs
-    #: (solved graphs stop early). Large graphs are coloured by ``chromatic`` (tasks/graphs/chromatic.py)
-    solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0, "search": "local"}
-    #: the domains (colours of coloured neighbours removed) are sound, so ``search="complete"`` proves
-    #: a k impossible (``--chromatic`` uses it on small graphs); plain solves search locally by default
-    complete_search = True
+    #: (solved graphs stop early). The fewest colours on large graphs: ``chromatic`` (chromatic.py)
+    solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
+    complete_search = True  # domains drop the colours of coloured neighbours and those >= k: sound
 
     def __init__(
         self,

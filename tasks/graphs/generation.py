@@ -138,6 +138,8 @@ def parse_request(problem: Any, max_nodes: int) -> GraphRequest:
     listed = data.pop("constraints", [])
     if isinstance(listed, str):
         listed = [listed]
+    if not isinstance(listed, (list, tuple)):
+        raise InvalidProblem(f"'constraints' must be a list of flag names, got {listed!r}")
     for name in listed:
         key = str(name).replace("-", "_")
         if key not in FLAGS:

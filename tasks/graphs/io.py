@@ -159,6 +159,10 @@ def read_graph_file(path: Path) -> list[Any]:
     return [read_edge_list(text, where=str(path))]
 
 
+def _no_constant(name: str) -> Any:
+    raise InvalidProblem(f"JSON has no {name}: non-finite numbers are refused")
+
+
 def load_json_problem(problem: Any, what: str) -> Any:
     """A JSON string becomes its object; anything else is returned as is."""
     if isinstance(problem, str):
@@ -166,9 +170,9 @@ def load_json_problem(problem: Any, what: str) -> Any:
         if not s.startswith("{"):
             raise InvalidProblem(f"a {what} given as text must be a JSON object, got {s[:40]!r}")
         try:
-            return json.loads(s)
-        except json.JSONDecodeError as e:
-            raise InvalidProblem(f"{what} is not valid JSON: {e.msg}") from None
+            return json.loads(s, parse_constant=_no_constant)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise InvalidProblem(f"{what} is not valid JSON: {getattr(e, 'msg', e)}") from None
     return problem
 
 
