@@ -134,7 +134,16 @@ def run_cpsat(g: nx.Graph, limit: float, greedy: dict | None = None) -> dict[str
     s = cp_model.CpSolver()
     s.parameters.num_workers = 1
     s.parameters.max_time_in_seconds = max(1.0, limit - (time.perf_counter() - t0))
-    st = s.Solve(m)
+    try:
+        st = s.Solve(m)
+    except IndexError as e:  # an OR-tools internal error seen on one instance: retried without the hint
+        m.ClearHints()
+        s.parameters.max_time_in_seconds = max(1.0, limit - (time.perf_counter() - t0))
+        try:
+            st = s.Solve(m)
+        except IndexError:
+            return {"colours": None, "seconds": round(time.perf_counter() - t0, 1),
+                    "status": f"OR-tools error: {e}", "valid": None}
     dt = time.perf_counter() - t0
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return {"colours": None, "seconds": round(dt, 1), "status": s.StatusName(st), "valid": None}

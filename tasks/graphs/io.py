@@ -168,6 +168,8 @@ def load_json_problem(problem: Any, what: str) -> Any:
     if isinstance(problem, str):
         s = problem.strip()
         if not s.startswith("{"):
+            if "\n" not in s and (s.endswith((".col", ".json", ".jsonl", ".txt", ".edges")) or "/" in s):
+                raise InvalidProblem(f"no such file: {s} (a {what} is a file or a JSON object)")
             raise InvalidProblem(f"a {what} given as text must be a JSON object, got {s[:40]!r}")
         try:
             return json.loads(s, parse_constant=_no_constant)
