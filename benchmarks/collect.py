@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ["search", "sudoku", "sudoku-noise", "graphs", "graphs-dimacs", "peptide", "code", "code-models", "engine",
-         "engine-equal-steps", "batch", "finetune", "sandbox"]
+         "engine-equal-steps", "adapters", "batch", "finetune", "sandbox", "startup"]
 
 
 def main() -> None:

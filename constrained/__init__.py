@@ -4,22 +4,42 @@
 >>> res = solve("sudoku", "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79")
 >>> res.valid  # doctest: +SKIP
 True
+
+Names are imported on first use (PEP 562), so ``import constrained`` and the ``constrained``
+command's help, task list and input errors do not pay for torch and transformers.
 """
 
-from .api import make_config, make_solver, solve, solve_batch, solve_with
-from .canvas import Canvas
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .errors import ConfigError, ConstrainedError, InvalidProblem, ModelMismatch
-from .layout import Layout
 from .registry import list_tasks, load_task, register_task
-from .report import Report
-from .solver import PassRecord, Result, Solver, SolverConfig
-from .task import Task
-from .vocab import Vocab
 
 __version__ = "0.1.0"
 
+_WHERE = {
+    "make_config": ".api",
+    "make_solver": ".api",
+    "solve": ".api",
+    "solve_batch": ".api",
+    "solve_with": ".api",
+    "Canvas": ".canvas",
+    "Layout": ".layout",
+    "Report": ".report",
+    "Check": ".report",
+    "PassRecord": ".result",
+    "Result": ".result",
+    "Solver": ".solver",
+    "SolverConfig": ".solver",
+    "Task": ".task",
+    "Vocab": ".vocab",
+}
+
 __all__ = [
     "Canvas",
+    "Check",
     "ConfigError",
     "ConstrainedError",
     "InvalidProblem",
@@ -41,3 +61,15 @@ __all__ = [
     "solve_batch",
     "solve_with",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -14,10 +14,11 @@ from constrained.engine.samplers import Sampler
 
 from .devices import check_device
 from .errors import ConfigError, InvalidProblem
-from .hub import load_denoiser
+from .quiet import quiet_loading
 from .registry import load_task
 from .solver import Result, Solver, SolverConfig
 from .task import Task
+from .taskinfo import suggest
 
 _SAMPLER_KEYS = {f.name for f in dataclasses.fields(Sampler)}
 _CONFIG_KEYS = {f.name for f in dataclasses.fields(SolverConfig)} - {"sampler"}
@@ -29,8 +30,9 @@ def make_config(config: SolverConfig | None = None, **options: Any) -> SolverCon
     model_only = options.pop("model_only", False)
     unknown = set(options) - _SAMPLER_KEYS - _CONFIG_KEYS
     if unknown:
-        raise ConfigError(f"unknown solver option(s) {sorted(unknown)}; "
-                          f"known: {sorted(_CONFIG_KEYS | _SAMPLER_KEYS | {'model_only'})}")
+        known = sorted(_CONFIG_KEYS | _SAMPLER_KEYS | {"model_only"})
+        first = sorted(unknown)[0]
+        raise ConfigError(f"unknown solver option(s) {sorted(unknown)}{suggest(first, known)}; known: {known}")
     base = config or (SolverConfig.model_only() if model_only else SolverConfig())
     sampler_kw = {k: options.pop(k) for k in list(options) if k in _SAMPLER_KEYS}
     sampler = dataclasses.replace(base.sampler, **sampler_kw) if sampler_kw else base.sampler
@@ -40,8 +42,19 @@ def make_config(config: SolverConfig | None = None, **options: Any) -> SolverCon
         raise ConfigError(str(e)) from None
 
 
+def load_denoiser(task: Task, model: str | Path | nn.Module = "default", **kw: Any):
+    """:func:`constrained.hub.load_denoiser`, imported on first use (it brings in transformers)."""
+    from .hub import load_denoiser as load  # noqa: PLC0415
+
+    return load(task, model, **kw)
+
+
 def make_solver(task: str | Task, model: str | Path | nn.Module = "default", device: str = "cpu",
                 config: SolverConfig | None = None, trust_remote_code: bool = False, **options: Any) -> Solver:
+    """A Solver for ``task`` with its model loaded. ``model``: ``"default"`` (the task's shipped
+    model), ``"task:NAME"`` (task NAME's shipped model, e.g. Sudoku's for Sudoku-X), a local model
+    or adapter folder, a hub id of a masked LM, or a module. Options: those of :func:`make_config`,
+    over the task's own ``solver_defaults``."""
     task = load_task(task)
     check_device(device)  # before any model loads
     if config is None:  # a task's own defaults (e.g. sampling temperature for design tasks); options win
@@ -49,7 +62,12 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
         if "defer_token" in options and options["defer_token"] is None and "length_search" not in options:
             defaults.pop("length_search", None)  # searching lengths needs the end token the caller turned off
         options = {**defaults, **options}
-    denoiser, noise = load_denoiser(task, model, trust_remote_code=trust_remote_code)
+    if isinstance(model, str) and model.startswith("task:"):  # another task's shipped model, as --base takes
+        from .hub import default_model_path  # noqa: PLC0415
+
+        model = default_model_path(load_task(model[5:]))
+    with quiet_loading():
+        denoiser, noise = load_denoiser(task, model, trust_remote_code=trust_remote_code)
     return Solver(task, denoiser, noise, make_config(config, **options), device=device)
 
 

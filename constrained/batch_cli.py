@@ -64,7 +64,7 @@ def _print(summary, as_json: bool) -> None:
 
 def cmd_batch(a: argparse.Namespace) -> int:
     from .batch import Budget, merge_outputs, run_batch  # noqa: PLC0415
-    from .cli import _solver_options, task_options  # noqa: PLC0415
+    from .cli import _solver_options, checked_task_options, configure_threads  # noqa: PLC0415
 
     if a.task == "merge":
         rest = list(a.task_args)
@@ -79,7 +79,8 @@ def cmd_batch(a: argparse.Namespace) -> int:
         raise ConfigError("constrained batch TASK needs --input IN.jsonl and --output OUT.jsonl")
     from .registry import load_task  # noqa: PLC0415
 
-    task = load_task(a.task, **task_options(a.task_args))
+    task = load_task(a.task, **checked_task_options(a))
+    configure_threads(a.threads)
     budget = Budget(retries=a.retries, max_passes=a.item_passes, max_seconds=a.item_seconds)
     summary = run_batch(task, a.input, a.output, model=a.model, device=a.device, batch_size=a.batch_size,
                         budget=budget, problem_key=a.problem_key, merge=not a.no_merge, progress=a.progress,

@@ -1,34 +1,75 @@
-"""The ``constrained`` command: tasks, solve, trace, finetune."""
+"""The ``constrained`` command.
+
+Start-up is kept light: building the parser, ``--help``, ``constrained tasks [TASK]`` and every
+error about the command line itself (an unknown task or option, a file that does not exist)
+import neither torch nor transformers. torch comes in when a task is built (to check the
+problems), transformers only once the problems are known to be good and the model loads.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
-from .errors import ConstrainedError
+from .errors import ConfigError, ConstrainedError, InvalidProblem
+from .taskinfo import suggest
+
+DESCRIPTION = "Solve structured problems with discrete diffusion models and exact validators."
+
+EPILOG = """\
+examples:
+  constrained tasks
+  constrained tasks peptide
+  constrained solve sudoku 53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79
+  constrained solve sudoku puzzles.txt --json
+  constrained trace sudoku PUZZLE --out trace.html
+
+`constrained COMMAND --help` lists a command's options.
+"""
+
+COMMANDS = ("tasks", "solve", "trace", "batch", "finetune", "bench")
 
 
+# --- options shared by solve, trace and batch ------------------------------------------------
 def _add_solver_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("solver")
-    g.add_argument("--model", default="default", help="'default' (shipped), a local model dir, or a hub id")
-    g.add_argument("--device", default="cpu")
-    g.add_argument("--max-passes", type=int, default=None)
-    g.add_argument("--strategy", choices=["threshold", "topk", "margin"], default=None, help="commit rule")
-    g.add_argument("--threshold", type=float, default=None, help="confidence to commit a token")
-    g.add_argument("--steps", type=int, default=None, help="passes of the top-k schedule")
-    g.add_argument("--temperature", type=float, default=None)
-    g.add_argument("--model-only", action="store_true", help="turn every mechanism off: the bare model")
-    g.add_argument("--no-domains", action="store_true", help="no per-position domain masks")
-    g.add_argument("--no-validator", action="store_true", help="no validator-driven re-noising")
-    g.add_argument("--no-tabu", action="store_true")
-    g.add_argument("--no-restarts", action="store_true")
+    g = p.add_argument_group("model and device")
+    g.add_argument("--model", default="default",
+                   help="'default' (the task's shipped model), 'task:NAME' (task NAME's shipped model), a local "
+                        "model or adapter folder, or a hub id of a masked LM")
+    g.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, mps")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads (default: OMP_NUM_THREADS when set, else 1; more threads than "
+                        "free cores make every pass slower on a busy machine)")
+    g.add_argument("--trust-remote-code", action="store_true",
+                   help="allow a hub model's own Python code to run (off by default)")
+    g = p.add_argument_group("solver (defaults: the task's own, see `constrained tasks TASK`)")
+    g.add_argument("--max-passes", type=int, default=None, metavar="N", help="model passes per problem at most")
+    g.add_argument("--strategy", choices=["threshold", "topk", "margin", "entropy-bound"], default=None,
+                   help="commit rule: by confidence threshold, by top-k on a schedule, by top-2 margin, or "
+                        "entropy-bound (DiffusionGemma's sampler)")
+    g.add_argument("--threshold", type=float, default=None, metavar="P",
+                   help="threshold rule: commit tokens whose probability reaches P (at least one per pass)")
+    g.add_argument("--steps", type=int, default=None, metavar="N", help="top-k rule: passes of the schedule")
+    g.add_argument("--temperature", type=float, default=None, metavar="T", help="sampling temperature")
+    g.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    g = p.add_argument_group("solver mechanisms (switch off to measure them)")
+    g.add_argument("--model-only", action="store_true",
+                   help="turn every mechanism off: the bare model")
+    g.add_argument("--no-domains", action="store_true", help="no per-position domain masks on the logits")
+    g.add_argument("--no-validator", action="store_true", help="no re-noising of what the validator implicates")
+    g.add_argument("--no-tabu", action="store_true", help="do not bar values that failed at a position")
+    g.add_argument("--no-restarts", action="store_true", help="no restart of an item that stops improving")
     g.add_argument("--backjump", action=argparse.BooleanOptionalAction, default=None,
                    help="undo the latest pass holding an implicated token and all after it (default: the task's)")
-    g.add_argument("--confidence-renoise", type=float, default=None,
-                   help="re-noise committed tokens whose probability falls below this")
+    g.add_argument("--confidence-renoise", type=float, default=None, metavar="P",
+                   help="also re-noise committed tokens whose probability falls below P (off by default)")
+    g = p.add_argument_group("search (see README, *Certified answers*)")
     g.add_argument("--search", choices=["auto", "complete", "local"], default=None,
                    help="complete: exhaustive search that proves 'infeasible' (finite-domain tasks); local: "
                         "validator re-noising with tabu and restarts; auto (default): complete where the task allows")
@@ -38,8 +79,6 @@ def _add_solver_options(p: argparse.ArgumentParser) -> None:
                    help="complete search: go on past the first solution and report whether it is unique")
     g.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="wall-time budget for one batch (default: passes alone bound it)")
-    g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code (off by default)")
 
 
 def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
@@ -66,49 +105,20 @@ def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def status_line(r: Any) -> str:
-    """One line on a Result: its verdict, passes and (for the complete search) decisions."""
-    if r.status == "infeasible":
-        return f"infeasible, {r.messages[0] if r.messages else 'proved'}; passes: {r.passes}"
-    head = "solved (validator passed)" if r.valid else "NOT solved (validator failed; nothing proved)"
-    tail = f"passes: {r.passes}"
-    tail += f", decisions: {r.decisions}, backtracks: {r.backtracks}" if r.decisions else f", restarts: {r.restarts}"
-    if r.unique is not None:
-        tail += ", unique" if r.unique else ", NOT unique (another solution exists)"
-    return f"{head}; {tail}"
+def configure_threads(threads: int | None) -> None:
+    """torch's CPU threads: ``--threads`` when given; else OMP_NUM_THREADS when the user set it
+    (torch reads it itself); else 1. With torch's default (one per core) a pass on a busy
+    machine waits for every core; see BENCHMARKS.md, *Start-up*."""
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    if threads is None and os.environ.get("OMP_NUM_THREADS"):
+        return
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(threads or 1)
 
 
-def cmd_tasks(a: argparse.Namespace) -> int:
-    from .hub import MODELS_DIR
-    from .registry import list_tasks, load_task
-
-    for name in list_tasks():
-        task = load_task(name)
-        folder = MODELS_DIR / (task.default_model or "")
-        shipped = task.default_model and any((folder / f).exists() for f in ("config.json",
-                                                                             "adapter_config.json"))
-        doc = (type(task).__doc__ or "").strip().splitlines()[0]
-        print(f"{name:16s} {'model shipped' if shipped else 'no model    '}  {doc}")
-    return 0
-
-
-def _read_inputs(task, value: str) -> list[Any]:
-    """INPUT is a file (the task reads it) or the problem itself."""
-    path = Path(value)
-    try:  # a long inline problem is no file name (ENAMETOOLONG), nor is one with a NUL
-        is_file = len(value) < 4096 and "\n" not in value and path.is_file()
-    except (OSError, ValueError):
-        is_file = False
-    if not is_file:
-        return [value]
-    try:
-        return task.read_problems(path)
-    except UnicodeDecodeError as e:
-        raise ConstrainedError(f"{path} is not UTF-8 text: {e}") from None
-    except OSError as e:
-        raise ConstrainedError(f"cannot read {path}: {e.strerror or e}") from None
-
-
+# --- task options ------------------------------------------------------------------------------
 def _coerce(value: str) -> Any:
     for kind in (int, float):
         try:
@@ -126,7 +136,7 @@ def task_options(extra: list[str]) -> dict[str, Any]:
     while i < len(extra):
         arg = extra[i]
         if not arg.startswith("--") or arg == "--":
-            raise ConstrainedError(f"unexpected argument {arg!r}")
+            raise ConfigError(f"unexpected argument {arg!r}")
         name = arg[2:].replace("-", "_")
         if "=" in name:
             name, value = name.split("=", 1)
@@ -141,30 +151,186 @@ def task_options(extra: list[str]) -> dict[str, Any]:
     return opts
 
 
-def cmd_solve(a: argparse.Namespace) -> int:
-    from .api import make_solver, solve_with
-    from .registry import load_task
+def checked_task_options(a: argparse.Namespace) -> dict[str, Any]:
+    """The task options of the command line, each checked against the task's ``__init__`` (read
+    from source: no torch); an unknown one names the closest option of the task or the command."""
+    from .registry import describe_task  # noqa: PLC0415
 
-    task = load_task(a.task, **task_options(a.task_args))
-    problems = _read_inputs(task, a.input)
+    opts = task_options(a.task_args or [])
+    info = describe_task(a.task)
+    if info.accepts_any:
+        return opts
+    known = info.option_names()
+    for name in opts:
+        if name not in known:
+            flag = "--" + name.replace("_", "-")
+            close = suggest(flag, [o.flag for o in info.options] + list(a.known_flags))
+            theirs = (f"task {a.task!r} takes {', '.join(o.flag for o in info.options)}" if known
+                      else f"task {a.task!r} takes no task options")
+            raise ConfigError(f"unknown option {flag}{close}; {theirs} (`constrained tasks {a.task}`), "
+                              f"solver options: `constrained {a.command} --help`")
+    return opts
+
+
+def _task_options_epilog() -> str:
+    """solve/trace/batch --help: every task's own options, read from the tasks' code."""
+    from .registry import describe_task, list_tasks  # noqa: PLC0415
+
+    lines = ["task options (after the input; `constrained tasks TASK` gives their meaning and defaults):"]
+    for name in list_tasks():
+        try:
+            flags = [o.flag for o in describe_task(name).options]
+        except (ConstrainedError, OSError, SyntaxError):
+            flags = ["(see `constrained tasks " + name + "`)"]
+        lines.append(textwrap.fill(", ".join(flags) if flags else "(none)", 96, initial_indent=f"  {name:15s} ",
+                                   subsequent_indent=" " * 18, break_on_hyphens=False))
+    return "\n".join(lines)
+
+
+# --- inputs ------------------------------------------------------------------------------------
+_PATHLIKE = re.compile(r"^[\w\-.~/\\]+$")
+_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,5}$")
+
+
+def looks_like_path(value: str) -> bool:
+    """A one-word argument of path characters with a directory part or a file extension
+    (``puzzles.txt``, ``data/spec``): meant as a file, not as the problem itself."""
+    if "\n" in value or len(value) > 4096 or not _PATHLIKE.match(value):
+        return False
+    return "/" in value or "\\" in value or bool(_EXTENSION.search(value))
+
+
+def input_source(value: str) -> Path | None:
+    """INPUT as a file to read, None when it is the problem itself; ConfigError naming a path
+    that does not exist (never parsed as an inline problem)."""
+    if "\n" in value or len(value) > 4096:
+        return None
+    path = Path(value).expanduser()
+    try:  # a long inline problem is no file name (ENAMETOOLONG), nor is one with a NUL
+        if path.is_file():
+            return path
+        exists = path.exists()
+    except (OSError, ValueError):
+        return None
+    if exists:
+        raise ConfigError(f"{value}: is a folder, not a file of problems")
+    if looks_like_path(value):
+        raise ConfigError(f"{value}: no such file (give an existing file, or the problem itself)")
+    return None
+
+
+def read_inputs(task, value: str) -> list[Any]:
+    """INPUT is a file (the task reads it) or the problem itself (the task may expand it, e.g.
+    a peptide spec repeated ``--n`` times)."""
+    path = input_source(value)
+    if path is not None:
+        try:
+            return task.read_problems(path)
+        except UnicodeDecodeError as e:
+            raise InvalidProblem(f"{path} is not UTF-8 text: {e}") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e.strerror or e}") from None
+    inline = getattr(task, "inline_problems", None)
+    return inline(value) if inline is not None else [value]
+
+
+def check_problems(task, problems: list[Any], where: str) -> None:
+    """InvalidProblem naming the problem (and its number, for a file) before any model loads."""
+    for i, p in enumerate(problems):
+        try:
+            task.encode([p])
+        except InvalidProblem as e:
+            raise InvalidProblem(f"{where}, problem {i + 1}: {e}" if len(problems) > 1 else str(e)) from None
+
+
+def precheck_inline(task_name: str, value: str) -> None:
+    """A problem typed on the command line, checked by the task's torch-free ``input_check``
+    (if it has one) before torch loads."""
+    import importlib  # noqa: PLC0415
+
+    from .registry import describe_task  # noqa: PLC0415
+
+    where = describe_task(task_name).input_check
+    if where:
+        module, _, attr = where.partition(":")
+        getattr(importlib.import_module(module), attr)(value)
+
+
+def _prepare(a: argparse.Namespace):
+    """(task, problems) with every input error raised before the model loads."""
+    opts = checked_task_options(a)
+    source = input_source(a.input)  # a missing file fails here, before torch
+    if source is None:
+        precheck_inline(a.task, a.input)  # e.g. a Sudoku with 80 cells, before torch
+    from .registry import load_task  # noqa: PLC0415
+
+    task = load_task(a.task, **opts)
+    problems = read_inputs(task, a.input)
+    if not problems:
+        raise InvalidProblem(f"{a.input}: holds no problem")
+    check_problems(task, problems, str(source) if source is not None else "input")
+    configure_threads(a.threads)
+    return task, problems
+
+
+# --- commands ----------------------------------------------------------------------------------
+def cmd_tasks(a: argparse.Namespace) -> int:
+    from .registry import describe_task, list_tasks  # noqa: PLC0415
+    from .taskinfo import format_info, shipped_model  # noqa: PLC0415
+
+    if a.task:
+        print(format_info(describe_task(a.task)))
+        return 0
+    for name in list_tasks():
+        info = describe_task(name)
+        shipped = shipped_model(info.default_model) is not None
+        print(f"{name:16s} {'model shipped' if shipped else 'no model    '}  {info.summary}")
+    print("\n`constrained tasks TASK` shows a task's options, input formats and an example.")
+    return 0
+
+
+def status_line(r: Any) -> str:
+    """One line on a Result: its verdict, passes (for the complete search: decisions), the time
+    the solve took, and the validator's checks that passed and failed."""
+    if r.status == "infeasible":
+        return f"infeasible, {r.messages[0] if r.messages else 'proved'}; passes: {r.passes}; {r.seconds:.2f} s"
+    head = "solved (validator passed)" if r.valid else "NOT solved (validator failed; nothing proved)"
+    tail = f"passes: {r.passes}"
+    tail += f", decisions: {r.decisions}, backtracks: {r.backtracks}" if r.decisions else f", restarts: {r.restarts}"
+    if r.unique is not None:
+        tail += ", unique" if r.unique else ", NOT unique (another solution exists)"
+    line = f"{head}; {tail}; {r.seconds:.2f} s"
+    checks = getattr(r, "checks", None) or []
+    passed, failed = [c for c in checks if c.ok], [c for c in checks if not c.ok]
+    if passed:
+        line += "; checks passed: " + ", ".join(str(c) for c in passed)
+    if failed:
+        line += "; failed: " + ", ".join(str(c) for c in failed)
+    return line
+
+
+def cmd_solve(a: argparse.Namespace) -> int:
+    task, problems = _prepare(a)
+    from .api import make_solver, solve_with  # noqa: PLC0415
+
     solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, **_solver_options(a))
     if a.chromatic:  # the fewest colours (graph colouring); --time-limit is its wall-time budget
         run = getattr(task, "cli_chromatic", None)
         if run is None:
             raise ConstrainedError("--chromatic is for graph-coloring only")
         return run(problems, solver, a.time_limit, a.json)
-    results = solve_with(solver, problems, batch_size=a.batch_size, progress=len(problems) > 1 and not a.json,
-                         on_invalid="raise")
+    progress = a.progress if a.progress is not None else (len(problems) > 1 and sys.stderr.isatty())
+    results = solve_with(solver, problems, batch_size=a.batch_size, progress=progress, on_invalid="raise")
     for r in results:
         if a.json:
             print(json.dumps(r.to_dict()))
             continue
-        if r.solution is not None:
+        if r.solution is not None:  # an infeasible problem has none
             print(task.format_solution(r.solution))
         if a.draw and r.solution is not None:
             draw = getattr(task, "draw", None)
             if draw is None:
-                raise ConstrainedError(f"task {task.name!r} cannot draw its solutions")
+                raise ConfigError(f"task {task.name!r} cannot draw its solutions")
             draw(r, a.draw)
             print(f"drawing written to {a.draw}")
         print(status_line(r))
@@ -180,16 +346,14 @@ def cmd_solve(a: argparse.Namespace) -> int:
 
 def cmd_trace(a: argparse.Namespace) -> int:
     """Solve one problem with a per-pass trace and write the HTML replay."""
-    from .api import make_solver, solve_with
-    from .registry import load_task
-
     out = Path(a.out)
     if out.is_dir() or (out.exists() and not out.is_file()):
-        raise ConstrainedError(f"--out {out} is a directory or not a regular file; give an .html file path")
-    task = load_task(a.task, **task_options(a.task_args))
-    problems = _read_inputs(task, a.input)
+        raise ConfigError(f"--out {out} is a directory or not a regular file; give an .html file path")
+    task, problems = _prepare(a)
     if not 0 <= a.item < len(problems):
-        raise ConstrainedError(f"--item {a.item} is out of range: the input holds {len(problems)} problem(s)")
+        raise ConfigError(f"--item {a.item} is out of range: the input holds {len(problems)} problem(s)")
+    from .api import make_solver, solve_with  # noqa: PLC0415
+
     solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, trace=True,
                          **_solver_options(a))
     (r,) = solve_with(solver, [problems[a.item]], on_invalid="raise")
@@ -211,7 +375,10 @@ def cmd_finetune(a: argparse.Namespace) -> int:
 
 def _finetune(a: argparse.Namespace) -> int:
     if a.mode != "lora" and (a.base is not None or a.merge):
-        raise ConstrainedError("--base and --merge belong to --mode lora")
+        raise ConfigError("--base and --merge belong to --mode lora")
+    from .registry import describe_task  # noqa: PLC0415
+
+    describe_task(a.task)  # an unknown task is named before anything heavy loads
     overrides = list(a.set or [])
     if a.steps is not None:
         overrides.append(f"train.max_steps={a.steps}")
@@ -221,57 +388,100 @@ def _finetune(a: argparse.Namespace) -> int:
         overrides.append(f"train.learning_rate={a.lr}")
     if a.noise is not None:
         overrides.append(f"train.noise={a.noise}")
+    progress = a.progress if a.progress is not None else sys.stderr.isatty()
+    if not progress:  # nor transformers' own bars (loading, writing shards)
+        from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+        hf_logging.disable_progress_bar()
     if a.mode == "lora":
-        from constrained.finetune.lora import finetune_lora
+        from constrained.finetune.lora import finetune_lora  # noqa: PLC0415
 
         res = finetune_lora(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, base=a.base,
-                            init=a.init, merge=a.merge, resume=not a.no_resume)
+                            init=a.init, merge=a.merge, resume=not a.no_resume, progress=progress,
+                            trust_remote_code=a.trust_remote_code)
     elif a.mode == "reward":
-        from constrained.finetune.reward import finetune_reward
+        from constrained.finetune.reward import finetune_reward  # noqa: PLC0415
 
         res = finetune_reward(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
-                              resume=not a.no_resume)
+                              resume=not a.no_resume, progress=progress)
     else:
-        from constrained.finetune.run import finetune
+        from constrained.finetune.run import finetune  # noqa: PLC0415
 
         res = finetune(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
-                       resume=not a.no_resume)
+                       resume=not a.no_resume, progress=progress)
     print(json.dumps(res, indent=1))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="constrained", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+# --- parser ------------------------------------------------------------------------------------
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
 
-    s = sub.add_parser("tasks", help="list the registered tasks")
+
+def _flags(p: argparse.ArgumentParser) -> list[str]:
+    return sorted({s for act in p._actions for s in act.option_strings if s.startswith("--")})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="constrained", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=_Formatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    task_help = _task_options_epilog()
+
+    s = sub.add_parser("tasks", help="list the tasks, or describe one (options, input formats, an example)",
+                       description="List the registered tasks, or describe TASK: its options and their "
+                                   "defaults, its input formats, its solver defaults and an example.",
+                       formatter_class=_Formatter)
+    s.add_argument("task", nargs="?", default=None, help="the task to describe (default: list them all)")
     s.set_defaults(fn=cmd_tasks)
 
     # allow_abbrev off: an unknown --n is a task option, not an abbreviation of --no-...
-    s = sub.add_parser("solve", help="solve a problem (or a file of them)", allow_abbrev=False)
-    s.add_argument("task")
-    s.add_argument("input", help="the problem itself, or a file")
-    s.add_argument("--json", action="store_true", help="one JSON result per line")
-    s.add_argument("--batch-size", type=int, default=256)
-    s.add_argument("--draw", metavar="PNG", default=None, help="write a picture of the solution (tasks that can)")
-    s.add_argument("--chromatic", action="store_true",
+    s = sub.add_parser("solve", help="solve a problem (or a file of them); print each answer and its checks",
+                       description="Solve INPUT with the task's model under its validator. Exit status: 0 "
+                                   "when every problem validated, 1 when some did not, 2 on bad input.",
+                       allow_abbrev=False, epilog=task_help, formatter_class=_Formatter)
+    s.add_argument("task", help="task name (`constrained tasks` lists them)")
+    s.add_argument("input", help="the problem itself, or a file of problems (`constrained tasks TASK` "
+                                 "gives the formats)")
+    g = s.add_argument_group("output")
+    g.add_argument("--json", action="store_true", help="one JSON result per line")
+    g.add_argument("--draw", metavar="PNG", default=None, help="write a picture of the solution (graph tasks)")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar for a file of problems (default: when stderr is a terminal)")
+    g.add_argument("--batch-size", type=int, default=256, metavar="N",
+                   help="problems per model batch (default 256)")
+    g.add_argument("--chromatic", action="store_true",
                    help="graph-coloring: the fewest colours, reported as [lower, upper] with a colouring "
                         "(--time-limit: its budget per graph, default 60 s)")
     _add_solver_options(s)
-    s.set_defaults(fn=cmd_solve, task_args=True)
+    s.set_defaults(fn=cmd_solve, task_args=True, known_flags=_flags(s))
 
     s = sub.add_parser("trace", help="solve one problem and write an HTML replay of every pass",
-                       allow_abbrev=False)
-    s.add_argument("task")
-    s.add_argument("input", help="the problem itself, or a file")
-    s.add_argument("--out", default="trace.html", help="HTML file to write (default trace.html)")
-    s.add_argument("--item", type=int, default=0, help="which problem of a file to trace (default 0)")
+                       description="Solve one problem with a per-pass trace and write a self-contained "
+                                   "HTML page replaying it (open it in any browser; no network).",
+                       allow_abbrev=False, epilog=task_help, formatter_class=_Formatter)
+    s.add_argument("task", help="task name (`constrained tasks` lists them)")
+    s.add_argument("input", help="the problem itself, or a file of problems")
+    g = s.add_argument_group("output")
+    g.add_argument("--out", default="trace.html", help="HTML file to write (default trace.html)")
+    g.add_argument("--item", type=int, default=0, help="which problem of a file to trace, from 0 (default 0)")
     _add_solver_options(s)
-    s.set_defaults(fn=cmd_trace, task_args=True)
+    s.set_defaults(fn=cmd_trace, task_args=True, known_flags=_flags(s))
 
-    s = sub.add_parser("finetune", help="train a denoiser for a task")
-    s.add_argument("task")
-    s.add_argument("--mode", choices=["full", "lora", "reward"], default="full")
+    from .batch_cli import add_batch_parser  # noqa: PLC0415
+
+    add_batch_parser(sub, _add_solver_options)
+    sub.choices["batch"].epilog = (sub.choices["batch"].epilog or "") + "\n" + task_help
+    sub.choices["batch"].set_defaults(known_flags=_flags(sub.choices["batch"]))
+
+    s = sub.add_parser("finetune", help="train a denoiser (or a LoRA adapter) for a task",
+                       description="Train a denoiser for TASK from its recipe (finetune/recipes/TASK.toml); "
+                                   "checkpoints in --out resume by default.", formatter_class=_Formatter)
+    s.add_argument("task", help="task name (`constrained tasks` lists them)")
+    s.add_argument("--mode", choices=["full", "lora", "reward"], default="full",
+                   help="full: train a model; lora: a LoRA adapter on --base; reward: validator-reward "
+                        "training from --init (default full)")
     s.add_argument("--out", default=None, help="output folder (default runs/TASK)")
     s.add_argument("--recipe", default=None, help="recipe TOML (default finetune/recipes/TASK.toml)")
     s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe entry")
@@ -280,35 +490,54 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default=None,
                    help="lora: base model: 'default', 'task:NAME' (another task's model), a dir, a hub id")
     s.add_argument("--merge", action="store_true", help="lora: also write the merged model to OUT/merged")
-    s.add_argument("--steps", type=int, default=None)
-    s.add_argument("--batch-size", type=int, default=None)
-    s.add_argument("--lr", type=float, default=None)
-    s.add_argument("--noise", choices=["mask", "uniform"], default=None)
+    s.add_argument("--trust-remote-code", action="store_true",
+                   help="lora: allow a base that runs its own code (LLaDA, Dream; off by default)")
+    s.add_argument("--steps", type=int, default=None, help="training steps (recipe: train.max_steps)")
+    s.add_argument("--batch-size", type=int, default=None, help="batch size (recipe: train.batch_size)")
+    s.add_argument("--lr", type=float, default=None, help="learning rate (recipe: train.learning_rate)")
+    s.add_argument("--noise", choices=["mask", "uniform"], default=None,
+                   help="noise process (recipe: train.noise)")
     s.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
+    s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="training progress bar (default: when stderr is a terminal)")
     s.set_defaults(fn=cmd_finetune)
 
-    from .bench import add_bench_parser
+    from .bench import add_bench_parser  # noqa: PLC0415
 
     add_bench_parser(sub)
-
-    from .batch_cli import add_batch_parser
-
-    add_batch_parser(sub, _add_solver_options)
     return p
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser | None:
+    for act in parser._actions:
+        if isinstance(act, argparse._SubParsersAction):
+            return act.choices.get(command)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        print(f"constrained: error: unknown command {argv[0]!r}{suggest(argv[0], list(COMMANDS))}; "
+              f"commands: {', '.join(COMMANDS)} (`constrained --help`)", file=sys.stderr)
+        return 2
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if getattr(args, "task_args", None) is True:
-        args.task_args = extra  # task options, e.g. --k 3
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if getattr(args, "task_args", None) is True:
+            args.task_args = extra  # task options, e.g. --k 3
+        elif extra:
+            sp = _subparser(parser, args.command)
+            unknown = next((x for x in extra if x.startswith("-")), extra[0])
+            close = suggest(unknown.split("=")[0], _flags(sp)) if sp is not None else ""
+            raise ConfigError(f"unrecognized argument {unknown}{close} (`constrained {args.command} --help`)")
         return args.fn(args)
     except (ConstrainedError, ValueError) as e:
         print(f"constrained: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `constrained tasks | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:  # a file the command had to read or write (the message names it)
         print(f"constrained: error: {e}", file=sys.stderr)
         return 2

@@ -252,6 +252,7 @@ class LocalSearch:
             passes=int(s.passes[b]), restarts=int(s.restarts[b]),
             violations=rep.violations[b].nonzero().squeeze(-1).tolist(),
             messages=rep.messages[b] if rep.messages else [], seconds=seconds / B, tokens=final[b].tolist(),
+            checks=rep.item_checks(b),
         ) for b in range(B)]
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .report import Check
 
 #: ``Result.status`` values: the validator passed; the search proved there is no solution;
 #: neither (the budget ran out, or the search was not complete).
@@ -57,6 +60,9 @@ class Result:
     unique       with ``check_unique=True``: True (the search exhausted the space after this
                  solution), False (``alternative`` holds a second solution), None (not asked or not
                  known within the budget).
+    checks       the validator's named checks on the answer (:class:`~constrained.report.Check`:
+                 ``compiles``, ``names resolve``, ``tests 3/3``; a task without named checks gives
+                 one, ``validator``); empty for ``"infeasible"``.
     """
 
     problem: Any
@@ -75,6 +81,7 @@ class Result:
     backtracks: int = 0
     unique: bool | None = None
     alternative: Any = None
+    checks: list[Check] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.status:
@@ -101,6 +108,7 @@ class Result:
             out["unique"] = self.unique
             if self.alternative is not None:
                 out["alternative"] = self.alternative
+        out["checks"] = [c.to_dict() for c in self.checks]
         return out
 
     def to_html(self, task: Any, path: str | Path | None = None, title: str | None = None) -> str:

@@ -75,6 +75,7 @@ class SearchState:
     found: torch.Tensor  # [B] solutions found so far
     guess: torch.Tensor  # [B, L] the model's latest prediction (uniform noise refills from it)
     why: list[str]  # per item: why it is infeasible
+    logits: torch.Tensor | None = None  # [B, L, V] each item's latest logits (model_every > 1)
 
     @classmethod
     def start(cls, canvas: Canvas) -> SearchState:
@@ -103,18 +104,20 @@ class CompleteSearch:
 
     ``order``: ``"model"`` ranks ties and values by the denoiser; ``"fixed"`` is the model-free
     baseline (lowest position among the fewest candidates, values in vocabulary order) and never
-    calls the model. ``check_unique`` goes on past the first solution until a second one is found
+    calls the model; ``model_every=k`` calls it on every k-th pass of an item only (ranking by its
+    latest logits in between). ``check_unique`` goes on past the first solution until a second one is found
     or the space is exhausted.
     """
 
     def __init__(self, task: Task, model: nn.Module, noise: NoiseProcess, *, max_passes: int,
                  order: str = "model", decisions_per_pass: int = 1, decision_threshold: float = 0.99,
-                 check_unique: bool = False, time_limit: float | None = None, seed: int = 0,
+                 check_unique: bool = False, time_limit: float | None = None, seed: int = 0, model_every: int = 1,
                  stats: RunStats | None = None, trace: bool = False) -> None:
         self.task, self.model, self.noise = task, model, noise
         self.max_passes, self.order = max_passes, order
         self.decisions_per_pass, self.decision_threshold = decisions_per_pass, decision_threshold
         self.check_unique, self.time_limit, self.seed = check_unique, time_limit, seed
+        self.model_every = model_every
         self.stats = stats if stats is not None else RunStats()
         self.trace = trace
         self._reads_domains = reads_domains(model)
@@ -171,9 +174,10 @@ class CompleteSearch:
             if task_dom is not None:
                 dom = dom & task_dom
             free = ~committed
-            n_cand = (dom & free.unsqueeze(-1)).sum(-1)  # [n, L]
-            forced = free & (n_cand == 1)
-            empty = free & (n_cand == 0)
+            forced = free & ((dom & free.unsqueeze(-1)).sum(-1) == 1)  # [n, L]
+            if self.task.value_symmetry:  # branch only on used values and the smallest unused one
+                dom = dom & _open_values(view, committed, canvas.vocab.content_mask().to(dom.device)).unsqueeze(1)
+            empty = free & ~(dom & free.unsqueeze(-1)).any(-1)
             rep = self.task.validate(sub, view)
             dead = empty.any(-1) | (rep.violations & committed).any(-1)
             solved = rep.ok & ~dead
@@ -308,16 +312,23 @@ class CompleteSearch:
 
     def _probs(self, canvas: Canvas, s: SearchState, rows: torch.Tensor, dom: torch.Tensor,
                allowed: torch.Tensor, coords: dict[str, torch.Tensor], gen: torch.Generator) -> torch.Tensor:
-        """[n, L, V] the denoiser's probabilities, restricted to ``allowed``."""
-        sub = canvas.select(rows)
-        free = ~s.committed[rows]
-        x = self.noise.refill(s.tokens[rows], free, dom, s.guess[rows], generator=gen)
-        feats = domain_features(dom, ~free) if self._reads_domains else None
-        tf = time.perf_counter()
-        logits = predict_logits(self.model, x, sub, coords, feats)
-        self.stats.forward_seconds += time.perf_counter() - tf
-        self.stats.passes += 1
-        s.guess[rows] = logits.argmax(-1)
+        """[n, L, V] the denoiser's probabilities, restricted to ``allowed``. An item calls the model on
+        every ``model_every``-th pass and otherwise ranks by its latest logits."""
+        fresh = s.passes[rows] % self.model_every == 0  # [n]
+        if s.logits is None:
+            s.logits = torch.zeros(*s.tokens.shape, len(canvas.vocab), device=s.tokens.device)
+        if bool(fresh.any()):
+            upd = rows[fresh]
+            free = ~s.committed[upd]
+            x = self.noise.refill(s.tokens[upd], free, dom[fresh], s.guess[upd], generator=gen)
+            feats = domain_features(dom[fresh], ~free) if self._reads_domains else None
+            tf = time.perf_counter()
+            logits = predict_logits(self.model, x, canvas.select(upd), coords, feats)
+            self.stats.forward_seconds += time.perf_counter() - tf
+            self.stats.passes += 1
+            s.guess[upd] = logits.argmax(-1)
+            s.logits[upd] = logits.float()
+        logits = s.logits[rows]
         return torch.softmax(logits.float().masked_fill(~allowed, NEG), -1) * allowed
 
     @staticmethod
@@ -386,8 +397,21 @@ class CompleteSearch:
                 messages=messages,
                 seconds=seconds / B,
                 tokens=final[b].tolist(),
+                checks=[] if status == "infeasible" else rep.item_checks(b),
             ))
         return out
+
+
+def _open_values(tokens: torch.Tensor, committed: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """[n, V] the values a free position may open under value symmetry: special tokens, the content
+    values already committed somewhere, and the smallest content value not yet used (any unused
+    value is as good as another). tokens/committed [n, L]; content [V] bool."""
+    used = torch.zeros(tokens.shape[0], content.shape[0], dtype=torch.long, device=tokens.device)
+    used.scatter_add_(1, tokens, committed.long())
+    used = (used > 0) | ~content
+    unused = content & ~used
+    first = torch.zeros_like(used).scatter_(1, unused.float().argmax(1, keepdim=True), unused.any(1, keepdim=True))
+    return used | first
 
 
 __all__ = ["CompleteSearch", "SearchState"]

@@ -48,6 +48,7 @@ class SolverConfig:
     decisions_per_pass: int = 1  # complete search: decisions pushed per pass (each its own level)
     decision_threshold: float = 0.99  # complete search: confidence an extra decision needs
     check_unique: bool = False  # complete search: go on past the first solution (Result.unique)
+    model_every: int = 1  # complete search: an item calls the model every k-th pass (ranks by its last logits)
     time_limit: float | None = None  # seconds for one run() of a batch; None: passes alone bound it
     trace: bool = False
     seed: int = 0
@@ -69,6 +70,8 @@ class SolverConfig:
             raise ConfigError(f"decisions_per_pass must be >= 1, got {self.decisions_per_pass}")
         if not 0 < self.decision_threshold <= 1:
             raise ConfigError(f"decision_threshold must be in (0, 1], got {self.decision_threshold}")
+        if self.model_every < 1:
+            raise ConfigError(f"model_every must be >= 1, got {self.model_every}")
         if self.time_limit is not None and not self.time_limit > 0:
             raise ConfigError(f"time_limit must be > 0 seconds, got {self.time_limit}")
         if self.length_search and self.sampler.defer_token is None:
@@ -119,7 +122,8 @@ class Solver:
         search = CompleteSearch(self.task, self.model, self.noise, max_passes=cfg.max_passes, order=cfg.order,
                                 decisions_per_pass=cfg.decisions_per_pass,
                                 decision_threshold=cfg.decision_threshold, check_unique=cfg.check_unique,
-                                time_limit=cfg.time_limit, seed=cfg.seed, stats=self.stats, trace=cfg.trace)
+                                time_limit=cfg.time_limit, seed=cfg.seed, stats=self.stats, trace=cfg.trace,
+                                model_every=cfg.model_every)
         return search.run(canvas, problems)
 
 

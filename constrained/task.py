@@ -34,6 +34,9 @@ class Task(ABC):
     #: solver options this task prefers (e.g. sampling temperature for design tasks);
     #: options given to solve()/make_solver() win
     solver_defaults: Mapping[str, Any] = MappingProxyType({})
+    #: optional ``"module:function"`` checking one problem given as text without torch (raising
+    #: InvalidProblem), so the command line refuses a mistyped problem before torch loads
+    input_check: str | None = None
     #: True when the canvas is a finite constraint problem and ``domains`` is sound (it never
     #: removes a value that a solution completing the filled positions uses): the Solver may then
     #: search completely (``SolverConfig.search``) and report ``"infeasible"`` as a proof
@@ -41,6 +44,10 @@ class Task(ABC):
     #: True when ``domains`` already assumes the values it forces (propagation to a fixpoint): the
     #: complete search then commits forced positions without propagating again
     domains_fixpoint: bool = False
+    #: True when content values are interchangeable wherever no fixed position holds them (graph
+    #: colours): the complete search then opens a new value only as the smallest unused one, which
+    #: keeps one solution of each class of relabellings (and makes check_unique mean "up to them")
+    value_symmetry: bool = False
 
     # --- problems -------------------------------------------------------------------
     @abstractmethod

@@ -7,36 +7,17 @@ tokens re-noised by the validator and by low confidence in distinct colours, per
 confidence (a bar under each token, faint shading of open positions) and a per-pass chart,
 play / pause / step controls, a pass slider, and the validator's messages at each pass.
 
-How a task is drawn: the renderer hook
---------------------------------------
-A task may define ``trace_view(self, canvas) -> TraceView``; ``canvas`` holds the one
-problem being traced (batch of 1: its ``meta``, ``peers`` and ``context`` are there). It
-returns a :class:`TraceView`, plain data the page draws; four kinds exist:
-
-- ``"grid"``: ``coords[i] = (row, col)``; ``regions[i]`` draws thick borders between cells of
-  different regions (Sudoku boxes).
-- ``"graph"``: ``coords[i] = (x, y)`` in [0, 1] per node, ``edges`` as position pairs;
-  ``palette`` maps a token to the colour its node is filled with (graph colouring).
-- ``"strip"``: a wrapping row of tokens (a peptide's residues), ``per_row`` per line,
-  ``labels`` under each token (residue numbers).
-- ``"lines"``: ``coords[i] = (line, column)``: source code; a position's token is shown as
-  text in its line, ordered by column.
-
-Every kind takes ``labels`` (a position's name in the side panel: ``r3c4``, ``node 7``),
-``token_text`` (how a token is shown; ``[MASK]`` shows as an empty slot, ``[PAD]`` as
-nothing), ``hidden`` (positions not drawn, e.g. padding), and ``before`` / ``after`` (text
-shown above and below the canvas: the code around a hole, a peptide's spec).
-
-Without the hook, :func:`default_view` lays the canvas out from its ``Layout``: ``row``
-and ``col`` coordinates give a grid (with ``box`` as regions, so Sudoku and Sudoku-X need
-no code), ``line`` and ``column`` give source lines, anything else a strip of tokens.
+How a task is drawn is :mod:`constrained.trace_views`: a :class:`TraceView` (grid, graph,
+strip, lines or text) from the task's ``trace_view(canvas)`` hook, the view function
+registered for its name (peptides: a residue strip without padding; code: the hole drawn as
+source in place), or its ``Layout`` (``row``/``col``: a grid, so Sudoku needs no code).
 """
 
 from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +25,7 @@ import torch
 
 from .errors import ConfigError, InvalidProblem
 from .registry import load_task
+from .trace_views import KINDS, TraceView, default_view, register_view, view_for
 from .vocab import MASK, PAD
 
 if TYPE_CHECKING:
@@ -51,74 +33,8 @@ if TYPE_CHECKING:
     from .solver import Result
     from .task import Task
 
-KINDS = ("grid", "graph", "strip", "lines")
+__all__ = ["KINDS", "TraceView", "default_view", "register_view", "render_html", "trace_data", "view_for"]
 ASSETS = Path(__file__).resolve().parent / "trace_assets"
-
-
-@dataclass
-class TraceView:
-    """How a trace page draws a canvas (see the module docstring for each kind)."""
-
-    kind: str = "strip"
-    coords: list[tuple[float, float]] | None = None  # grid (row, col); graph (x, y) in 0..1; lines (ln, col)
-    labels: list[str] | None = None  # a name per position, for the side panel and tooltips
-    regions: list[int] | None = None  # grid: thick borders between different regions
-    edges: list[tuple[int, int]] = field(default_factory=list)  # graph: position pairs
-    palette: dict[str, str] = field(default_factory=dict)  # token -> CSS colour filling its position
-    token_text: dict[str, str] = field(default_factory=dict)  # token -> text shown
-    hidden: list[int] = field(default_factory=list)  # positions not drawn
-    per_row: int | None = None  # strip: positions per line
-    before: str = ""  # text shown above the canvas
-    after: str = ""  # text shown below the canvas
-
-    def check(self, length: int) -> None:
-        """Raise ConfigError naming the field that does not fit a canvas of ``length``."""
-        if self.kind not in KINDS:
-            raise ConfigError(f"trace view kind {self.kind!r} is unknown; use one of {KINDS}")
-        if self.kind in ("grid", "graph", "lines") and self.coords is None:
-            raise ConfigError(f"a {self.kind!r} trace view needs coords (one pair per position)")
-        for name in ("coords", "labels", "regions"):
-            v = getattr(self, name)
-            if v is not None and len(v) != length:
-                raise ConfigError(f"trace view {name} has {len(v)} entries; the canvas has {length}")
-        if self.coords is not None and any(len(c) != 2 for c in self.coords):
-            raise ConfigError("trace view coords must be pairs")
-        for a, b in self.edges:
-            if not (0 <= a < length and 0 <= b < length):
-                raise ConfigError(f"trace view edge ({a}, {b}) has a position outside [0, {length})")
-        if any(not 0 <= h < length for h in self.hidden):
-            raise ConfigError(f"trace view hidden has a position outside [0, {length})")
-        if self.per_row is not None and self.per_row < 1:
-            raise ConfigError(f"trace view per_row must be >= 1, got {self.per_row}")
-
-
-def default_view(task: Task, length: int) -> TraceView:
-    """A view from the task's Layout alone: grid (row/col), source lines (line/column) or a strip."""
-    layout = task.layout
-    coords = layout.coords if layout.length == length else {}
-    if "row" in coords and "col" in coords:
-        rows, cols = coords["row"].tolist(), coords["col"].tolist()
-        return TraceView(kind="grid", coords=list(zip(rows, cols)),
-                         labels=[f"r{r + 1}c{c + 1}" for r, c in zip(rows, cols)],
-                         regions=coords["box"].tolist() if "box" in coords else None)
-    col_key = "column" if "column" in coords else "col"
-    if "line" in coords and col_key in coords:
-        lines, cols = coords["line"].tolist(), coords[col_key].tolist()
-        return TraceView(kind="lines", coords=list(zip(lines, cols)),
-                         labels=[f"line {a + 1}, col {b + 1}" for a, b in zip(lines, cols)])
-    return TraceView(kind="strip", labels=[f"#{i}" for i in range(length)], per_row=min(length, 32))
-
-
-def view_for(task: Task, canvas: Canvas | None, length: int) -> TraceView:
-    """The task's own view (its ``trace_view`` hook) or the layout's default."""
-    hook = getattr(task, "trace_view", None)
-    view = hook(canvas) if hook is not None and canvas is not None else None
-    if view is None:
-        view = default_view(task, length)
-    if not isinstance(view, TraceView):
-        raise ConfigError(f"{type(task).__name__}.trace_view returned {type(view).__name__}, not a TraceView")
-    view.check(length)
-    return view
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,7 +14,16 @@ DiffusionGemma's decoding loop, driven by the project's noise processes and samp
    ``[PAD]`` at once).
 
 With ``use_cache=False`` every canvas pass recomputes the whole prefix instead (the
-baseline the cache is measured against). The model is anything with the
+baseline the cache is measured against).
+
+With the sampler's ``entropy-bound`` strategy each canvas is denoised by DiffusionGemma's own
+loop (``engine/entropy_bound.py``: random canvas, entropy-bounded acceptance, every other
+position re-drawn each step, stop once stable and confident); ``content_only=False`` lets every
+token of the vocabulary be drawn and sampled, as transformers' ``generate`` does.
+
+Prompts of different lengths batch with ``prompt_mask`` (False at padding, on the left) on
+models that take it (``supports_padding``: the DiffusionGemma adapter and ``BlockDiffusionLM``). The output holds
+exactly ``max_new_tokens`` tokens per item (the last canvas is cut). The model is anything with the
 :class:`BlockModel` methods: the project's ``BlockDiffusionLM`` or the
 DiffusionGemma adapter (``engine/gemma.py``).
 """
@@ -30,6 +39,7 @@ import torch
 
 from constrained.errors import ConfigError, InvalidProblem
 
+from .entropy_bound import add_bans, denoise_entropy_bound
 from .noise import NoiseProcess
 from .samplers import NEG, Sampler
 
@@ -63,6 +73,7 @@ class BlockConfig:
     use_cache: bool = True
     stop_at_eos: bool = True
     seed: int = 0
+    content_only: bool = True  # False: any token id may be drawn and sampled (the raw model, constraints off)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -111,16 +122,26 @@ def _sync(t: torch.Tensor) -> None:
 @torch.no_grad()
 def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess,
                     config: BlockConfig | None = None, validator: CanvasValidator | None = None,
-                    cache: Any = None) -> tuple[torch.Tensor, BlockStats]:
-    """prompt [B, P] -> (new tokens [B, N] with [PAD] after each item's [EOS], stats).
+                    cache: Any = None, prompt_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, BlockStats]:
+    """prompt [B, P] -> (new tokens [B, max_new_tokens] with [PAD] after each item's [EOS], stats).
 
-    ``N`` is ``max_new_tokens`` rounded up to whole canvases. ``cache`` continues a
-    conversation: a cache from ``model.new_cache`` that already holds the earlier tokens
-    (``prompt`` then holds only the new ones).
+    Canvases are whole (``max_new_tokens`` rounded up to them); the output is cut to
+    ``max_new_tokens``. ``cache`` continues a conversation: a cache from ``model.new_cache`` that
+    already holds the earlier tokens (``prompt`` then holds only the new ones). ``prompt_mask``
+    [B, P] bool: False at padding, which must precede each row's real tokens (left padding).
     """
     cfg = config or BlockConfig()
     if prompt.dim() != 2 or prompt.shape[1] < 1:
         raise InvalidProblem(f"prompt must be [B, P] with P >= 1, got shape {tuple(prompt.shape)}")
+    if prompt_mask is not None:
+        if prompt_mask.shape != prompt.shape:
+            raise InvalidProblem(f"prompt_mask of shape {tuple(prompt_mask.shape)} for a prompt of "
+                                 f"{tuple(prompt.shape)}")
+        if not getattr(model, "supports_padding", False):
+            raise ConfigError(f"{type(model).__name__} takes no padded prompts: decode each length apart")
+        if not bool(prompt_mask[:, -1].all()):
+            raise InvalidProblem("prompt_mask: padding goes on the left (every row's last token is real)")
+    pad_kw = {} if prompt_mask is None or bool(prompt_mask.all()) else {"mask": prompt_mask}
     B = prompt.shape[0]
     K = model.canvas_length
     n_blocks = -(-cfg.max_new_tokens // K)
@@ -131,13 +152,15 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
                              f"of {K} exceed the model's context of {model.max_context} positions")
     device = prompt.device
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    max_passes = cfg.max_passes or K
+    # every id that ends a sequence (DiffusionGemma's chat models: [EOS] and <end_of_turn>)
+    eos_ids = torch.as_tensor(getattr(model, "eos_ids", None) or [model.eos_id], device=device)
     content = model.content_mask().to(device)  # [V]
+    if not cfg.content_only:
+        content = torch.ones_like(content)
     domain = content.expand(B, K, -1)  # [B, K, V]
     # the static domain as an additive logit bias: one broadcast add per pass, no [B, K, V] mask
     off_domain = torch.zeros(content.shape, device=device).masked_fill(~content, NEG)
-    n_content = int(content.sum())
-    no_fixed = torch.zeros(B, K, dtype=torch.bool, device=device)
+    content_ids = content.nonzero().squeeze(1)  # [C] the tokens the entropy-bound loop draws from
     stats = BlockStats(batch=B)
     t0 = time.perf_counter()
 
@@ -146,60 +169,32 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
         if cache is None:
             cache = model.new_cache(B)
         tp = time.perf_counter()
-        model.prefill(prompt, cache)
+        model.prefill(prompt, cache, **pad_kw)
         stats.prefill_seconds += time.perf_counter() - tp
         stats.commits += 1
     elif cache is not None:
         raise ConfigError("use_cache=False recomputes the prefix every pass; do not pass a cache")
+    prefix_mask = pad_kw.get("mask")
+    entropy_bound = cfg.sampler.strategy == "entropy-bound"
 
     out = torch.full((B, n_blocks * K), model.pad_id, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     for b in range(n_blocks):
-        x = noise.prior(torch.zeros(B, K, dtype=torch.long, device=device), no_fixed, domain, gen)
-        committed = finished.unsqueeze(1).expand(B, K).clone()  # finished items: nothing to do
-        x[committed] = model.pad_id
-        pred = x
-        ban = None  # (item, position, value) ids: values a validator rejected there, barred for this canvas
-        for p in range(max_passes):
-            if bool(committed.all()):
-                break
-            tf = time.perf_counter()
-            logits = model.canvas_logits(x, cache) if cfg.use_cache else model.full_logits(prefix, x)
-            _sync(logits)
-            stats.forward_seconds += time.perf_counter() - tf
-            stats.passes += 1
-            logits = logits.float().add_(off_domain)  # logits are this pass's own: add in place
-            if ban is not None:
-                logits.index_put_(ban, logits.new_tensor(NEG))
-            pred, _, commit = cfg.sampler.choose(logits, ~committed, p, generator=gen)
-            x = torch.where(commit, pred, x)
-            committed = committed | commit
-            if cfg.stop_at_eos:  # after a committed [EOS], the rest of the canvas is padding
-                eos_at = (x == model.eos_id) & committed
-                after = eos_at.long().cumsum(1) - eos_at.long() > 0
-                x = torch.where(after, torch.full_like(x, model.pad_id), x)
-                commit = commit | (after & ~committed)
-                committed = committed | after
-            stats.finalized_per_pass.append(float((commit & (x != model.pad_id)).sum()) / B)
-            if validator is not None:
-                tv = time.perf_counter()
-                view = torch.where(committed, x, torch.full_like(x, model.mask_id))
-                bad = validator(view) & committed & ~(x == model.pad_id)
-                if bool(bad.any()):
-                    ban = _add_bans(ban, bad, x, n_content)
-                committed = committed & ~bad
-                stats.validator_seconds += time.perf_counter() - tv
-            # the noise process refills what is not committed (uniform: re-draws at the schedule's level)
-            x = noise.refill(x, ~committed, domain, pred, 1.0 - (p + 1) / max_passes, gen)
-        x = torch.where(committed, x, pred)  # budget spent: the model's last guess
+        if entropy_bound:
+            x, n = _entropy_bound_block(model, cache, prefix, prefix_mask, cfg, content_ids, off_domain, gen,
+                                        validator, finished, stats)
+            stats.passes += n
+        else:
+            x = _masked_block(model, cache, prefix, prefix_mask, cfg, noise, validator, gen, content_ids,
+                              off_domain, domain, finished, stats, eos_ids)
         if cfg.stop_at_eos:
-            eos_at = x == model.eos_id
+            eos_at = torch.isin(x, eos_ids)
             after = eos_at.long().cumsum(1) - eos_at.long() > 0
             x = torch.where(after | finished.unsqueeze(1), torch.full_like(x, model.pad_id), x)
         out[:, b * K : (b + 1) * K] = x
         stats.blocks += 1
         if cfg.stop_at_eos:
-            finished |= (x == model.eos_id).any(1)
+            finished |= torch.isin(x, eos_ids).any(1)
             if bool(finished.all()):
                 break
         if b < n_blocks - 1:
@@ -211,29 +206,96 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
                 stats.commits += 1
             else:
                 prefix = torch.cat([prefix, x], 1)
+                if prefix_mask is not None:
+                    prefix_mask = torch.cat([prefix_mask, torch.ones_like(x, dtype=torch.bool)], 1)
+    out = out[:, : cfg.max_new_tokens]
     stats.seconds = time.perf_counter() - t0
-    produced = produced_tokens(out, model.eos_id, model.pad_id) if cfg.stop_at_eos else None
+    produced = produced_tokens(out, eos_ids, model.pad_id) if cfg.stop_at_eos else None
     stats.tokens = out.numel() if produced is None else int(produced.sum())
     return out, stats
 
 
-def _add_bans(ban: tuple[torch.Tensor, ...] | None, bad: torch.Tensor, x: torch.Tensor,
-              n_content: int) -> tuple[torch.Tensor, ...]:
-    """Bar the values ``x`` holds where ``bad`` [B, K] is set: (item, position, value) index triples,
-    kept sparse (a few per pass, not a [B, K, V] mask). A position whose every content value has been
-    barred gets all of them back."""
-    b, k = bad.nonzero(as_tuple=True)
-    new = (b, k, x[b, k])
-    ban = new if ban is None else tuple(torch.cat([old, n]) for old, n in zip(ban, new, strict=True))
-    where = ban[0] * x.shape[1] + ban[1]
-    counts = torch.bincount(where, minlength=x.numel())
-    full = counts[where] >= n_content
-    return tuple(t[~full] for t in ban) if bool(full.any()) else ban
+def _canvas_logits(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_mask: torch.Tensor | None,
+                   x: torch.Tensor, stats: BlockStats, use_cache: bool) -> torch.Tensor:
+    tf = time.perf_counter()
+    if use_cache:
+        logits = model.canvas_logits(x, cache)
+    else:
+        logits = model.full_logits(prefix, x, **({} if prefix_mask is None else {"mask": prefix_mask}))
+    _sync(logits)
+    stats.forward_seconds += time.perf_counter() - tf
+    return logits
 
 
-def produced_tokens(out: torch.Tensor, eos_id: int, pad_id: int) -> torch.Tensor:
-    """[B] tokens each item produced: up to and including its first [EOS] (all of them if none)."""
-    eos = out == eos_id
+def _entropy_bound_block(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_mask: torch.Tensor | None,
+                         cfg: BlockConfig, content_ids: torch.Tensor, off_domain: torch.Tensor,
+                         gen: torch.Generator, validator: CanvasValidator | None, finished: torch.Tensor,
+                         stats: BlockStats) -> tuple[torch.Tensor, int]:
+    """One canvas by DiffusionGemma's loop (``engine/entropy_bound.py``)."""
+    condition = None
+    if cfg.use_cache and hasattr(model, "condition_on"):
+        def condition(scaled: torch.Tensor) -> None:
+            model.condition_on(scaled, cache)
+    x, n = denoise_entropy_bound(
+        lambda canvas: _canvas_logits(model, cache, prefix, prefix_mask, canvas, stats, cfg.use_cache),
+        finished.shape[0], model.canvas_length, content_ids, off_domain, cfg.sampler, gen,
+        condition=condition, validator=validator)
+    return x, n
+
+
+def _masked_block(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_mask: torch.Tensor | None,
+                  cfg: BlockConfig, noise: NoiseProcess, validator: CanvasValidator | None,
+                  gen: torch.Generator, content_ids: torch.Tensor, off_domain: torch.Tensor, domain: torch.Tensor,
+                  finished: torch.Tensor, stats: BlockStats, eos_ids: torch.Tensor) -> torch.Tensor:
+    """One canvas by the project's loop: commit what the sampler is confident about, re-noise the rest."""
+    B, K = domain.shape[:2]
+    device = domain.device
+    max_passes = cfg.max_passes or K
+    no_fixed = torch.zeros(B, K, dtype=torch.bool, device=device)
+    x = noise.prior(torch.zeros(B, K, dtype=torch.long, device=device), no_fixed, domain, gen)
+    committed = finished.unsqueeze(1).expand(B, K).clone()  # finished items: nothing to do
+    x[committed] = model.pad_id
+    pred = x
+    ban = None  # (item, position, value) ids: values a validator rejected there, barred for this canvas
+    for p in range(max_passes):
+        if bool(committed.all()):
+            break
+        logits = _canvas_logits(model, cache, prefix, prefix_mask, x, stats, cfg.use_cache)
+        stats.passes += 1
+        logits = logits.float().add_(off_domain)  # logits are this pass's own: add in place
+        if ban is not None:
+            logits.index_put_(ban, logits.new_tensor(NEG))
+        pred, _, commit = cfg.sampler.choose(logits, ~committed, p, generator=gen)
+        x = torch.where(commit, pred, x)
+        committed = committed | commit
+        if cfg.stop_at_eos:  # after a committed [EOS], the rest of the canvas is padding
+            eos_at = torch.isin(x, eos_ids) & committed
+            after = eos_at.long().cumsum(1) - eos_at.long() > 0
+            x = torch.where(after, torch.full_like(x, model.pad_id), x)
+            commit = commit | (after & ~committed)
+            committed = committed | after
+        stats.finalized_per_pass.append(float((commit & (x != model.pad_id)).sum()) / B)
+        if validator is not None:
+            tv = time.perf_counter()
+            view = torch.where(committed, x, torch.full_like(x, model.mask_id))
+            bad = validator(view) & committed & ~(x == model.pad_id)
+            if bool(bad.any()):
+                ban = add_bans(ban, bad, x, content_ids.numel())
+            committed = committed & ~bad
+            stats.validator_seconds += time.perf_counter() - tv
+        # the noise process refills what is not committed (uniform: re-draws at the schedule's level)
+        x = noise.refill(x, ~committed, domain, pred, 1.0 - (p + 1) / max_passes, gen)
+    x = torch.where(committed, x, pred)  # budget spent: the model's last guess
+    return x
+
+
+_add_bans = add_bans  # its earlier home (tests and callers import it from here)
+
+
+def produced_tokens(out: torch.Tensor, eos_id: int | torch.Tensor, pad_id: int) -> torch.Tensor:
+    """[B] tokens each item produced: up to and including its first [EOS] (all of them if none).
+    ``eos_id``: one id, or a tensor of ids that all end a sequence."""
+    eos = torch.isin(out, torch.as_tensor(eos_id, device=out.device))
     first = torch.where(eos.any(1), eos.float().argmax(1) + 1, torch.full_like(eos[:, 0], out.shape[1],
                                                                                dtype=torch.long))
     return first

@@ -95,11 +95,26 @@ class ModelCache:
         self.owner = owner
         self.batch = batch
         self.pending: torch.Tensor | None = None
+        #: [B, S] bool, True at real (not padding) cached tokens; None: no padding anywhere
+        self.key_mask: torch.Tensor | None = None
 
     @property
     def length(self) -> int:
         """Tokens committed so far (the pending one included)."""
         return self.cache.get_seq_length() + (0 if self.pending is None else self.pending.shape[1])
+
+
+def left_align(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each row's padding (``mask`` False) to its left, keeping the order of its real tokens:
+    tokens, mask [B, T] -> the same, left-padded, so a row's last real token is its last token."""
+    order = torch.sort(mask.long(), dim=1, stable=True).indices
+    return tokens.gather(1, order), mask.gather(1, order)
+
+
+def padded_positions(key_mask: torch.Tensor, n_new: int) -> torch.Tensor:
+    """[B, n_new] position ids of the last ``n_new`` keys of ``key_mask`` [B, S]: each row counts its
+    real tokens only, so a left-padded row has the positions it would have alone (padding: 0)."""
+    return (key_mask.long().cumsum(1) - 1).clamp(min=0)[:, key_mask.shape[1] - n_new :]
 
 
 class _ReadThrough:
@@ -169,22 +184,43 @@ class BlockDiffusionLM(LlamaForCausalLM):
         return bool(getattr(self.config, "shift", False))
 
     @torch.no_grad()
-    def prefill(self, tokens: torch.Tensor, cache: ModelCache) -> None:
+    def prefill(self, tokens: torch.Tensor, cache: ModelCache, mask: torch.Tensor | None = None) -> None:
         """Run ``tokens`` [B, T] causally; append their keys/values to ``cache`` (prompt, finished block).
 
+        ``mask`` [B, T] bool: False at padding, which goes on the left of each row (its last token is
+        real); every later pass gives a row the positions and attention it would have alone.
         Shifted models hold the last token back (``cache.pending``): it joins the next canvas pass."""
         self.check_cache(cache)
         check_cache_batch(tokens, cache)
+        if mask is not None and not bool(mask[:, -1].all()):
+            raise InvalidProblem("padding goes on the left: every row's last token must be real")
         if self.shifted:
             if cache.pending is not None:
                 tokens = torch.cat([cache.pending, tokens], 1)
+                mask = None if mask is None else torch.cat([torch.ones_like(mask[:, :1]), mask], 1)
             cache.pending, tokens = tokens[:, -1:], tokens[:, :-1]
+            mask = None if mask is None else mask[:, :-1]
             if tokens.shape[1] == 0:
                 return
-        pos = self._positions(cache.cache.get_seq_length(), tokens.shape[1])
-        self.model(input_ids=tokens, position_ids=pos, past_key_values=cache.cache, use_cache=True)
+        past, T = cache.cache.get_seq_length(), tokens.shape[1]
+        if mask is None and cache.key_mask is None:
+            pos = self._positions(past, T)
+            self.model(input_ids=tokens, position_ids=pos, past_key_values=cache.cache, use_cache=True)
+            return
+        keys = torch.cat([
+            torch.ones(tokens.shape[0], past, dtype=torch.bool, device=tokens.device) if cache.key_mask is None
+            else cache.key_mask,
+            torch.ones_like(tokens, dtype=torch.bool) if mask is None else mask.bool()], 1)  # [B, past + T]
+        self._positions(int(keys.sum(1).max()) - T, T)
+        i = torch.arange(past, past + T, device=tokens.device)[:, None]
+        j = torch.arange(past + T, device=tokens.device)[None, :]
+        attend = (keys[:, None, :] & (j <= i)) | (j == i)  # causal over real keys; padding sees itself (no NaN)
+        self.model(input_ids=tokens, position_ids=padded_positions(keys, T), attention_mask=attend[:, None],
+                   past_key_values=cache.cache, use_cache=True)
+        cache.key_mask = keys
 
     commit = prefill
+    supports_padding = True  # prefill and full_logits take a padding mask
 
     def _check_canvas(self, canvas: torch.Tensor) -> None:
         if canvas.shape[1] != self.canvas_length:
@@ -204,23 +240,38 @@ class BlockDiffusionLM(LlamaForCausalLM):
             canvas = torch.cat([cache.pending, canvas], 1)
         start = cache.cache.get_seq_length()
         n = canvas.shape[1]
-        pos = self._positions(start, n)
-        mask = torch.ones(1, 1, n, start + n, dtype=torch.bool, device=self.device)
+        if cache.key_mask is None:
+            pos = self._positions(start, n)
+            mask = torch.ones(1, 1, n, start + n, dtype=torch.bool, device=self.device)
+        else:
+            real = cache.key_mask.sum(1, keepdim=True)  # [B, 1]
+            self._positions(int(real.max()), n)
+            pos = real + torch.arange(n, device=canvas.device)
+            keys = torch.cat([cache.key_mask, torch.ones_like(canvas, dtype=torch.bool)], 1)
+            mask = keys[:, None, None, :].expand(-1, 1, n, -1)
         out = self.model(input_ids=canvas, position_ids=pos, attention_mask=mask,
                          past_key_values=_ReadThrough(cache.cache), use_cache=False)
         return self.lm_head(out.last_hidden_state[:, :K])  # shifted: the pending token's state predicts canvas 0
 
     @torch.no_grad()
-    def full_logits(self, prefix: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
-        """No cache: recompute ``prefix`` [B, T] (causal) with ``canvas`` [B, K] -> logits [B, K, V]."""
+    def full_logits(self, prefix: torch.Tensor, canvas: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """No cache: recompute ``prefix`` [B, T] (causal; ``mask``: its left padding) with ``canvas`` [B, K]
+        -> logits [B, K, V]."""
         self._check_canvas(canvas)
         T, K = prefix.shape[1], canvas.shape[1]
         lead = 1 if self.shifted else 0
         if lead and T < 1:
             raise InvalidProblem("this model predicts each token from the one before it: give a prefix of at "
                                  "least one token")
-        pos = self._positions(0, T + K)
-        mask = block_mask(T - lead, K + lead, device=self.device)
+        if mask is None:
+            pos = self._positions(0, T + K)
+            mask = block_mask(T - lead, K + lead, device=self.device)
+        else:
+            keys = torch.cat([mask.bool(), torch.ones_like(canvas, dtype=torch.bool)], 1)  # [B, T + K]
+            self._positions(0, int(keys.sum(1).max()))
+            pos = padded_positions(keys, T + K)
+            eye = torch.eye(T + K, dtype=torch.bool, device=self.device)
+            mask = (block_mask(T - lead, K + lead, device=self.device) & keys[:, None, None, :]) | eye
         out = self.model(input_ids=torch.cat([prefix, canvas], 1), position_ids=pos, attention_mask=mask,
                          use_cache=False)
         return self.lm_head(out.last_hidden_state[:, T - lead : T - lead + K])

@@ -11,16 +11,22 @@ logits). :class:`GemmaDenoiser` exposes it two ways:
 - as a canvas denoiser (``forward(input_ids, coords, context, context_mask)``), so the
   :class:`~constrained.solver.Solver` runs it under a task's validator. The task's
   vocabulary maps onto the model's ids with ``token_map`` (as ``HFMaskedLMDenoiser``
-  does); the canvas is right-padded to the model's canvas length; the context (or a
-  ``[BOS]`` token when there is none) is prefilled once and its cache reused while the
-  same context comes back.
+  does); the canvas is right-padded to the model's canvas length; ``[BOS]`` and the
+  context are prefilled once and their cache reused while the same context comes back.
+
+Prompts of different lengths batch together: ``prefill`` takes a padding mask (padding on
+the left), the cache remembers it (``ModelCache.key_mask``), and every later pass gives each
+row the positions and attention it would have alone.
 
 DiffusionGemma is a uniform-state model: use ``UniformNoise`` with it.
 
 The real checkpoint (``google/diffusiongemma-26B-A4B-it``, ~52 GB in bf16) needs a GPU::
 
     den = GemmaDenoiser.from_pretrained("google/diffusiongemma-26B-A4B-it",
-                                        torch_dtype=torch.bfloat16, device_map="cuda")
+                                        dtype=torch.bfloat16, device_map="cuda")
+
+(or ``constrained.hub.load_denoiser(task, name, dtype=..., device_map=...)``, which also maps
+the task's vocabulary onto the checkpoint's tokenizer).
 """
 
 from __future__ import annotations
@@ -31,9 +37,17 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from constrained.errors import InvalidProblem, ModelMismatch
+from constrained.errors import ModelMismatch
 
-from .blockmodel import ModelCache, check_cache_batch, check_cache_owner, config_fingerprint, position_ids
+from .blockmodel import (
+    ModelCache,
+    check_cache_batch,
+    check_cache_owner,
+    config_fingerprint,
+    left_align,
+    padded_positions,
+    position_ids,
+)
 
 
 class GemmaDenoiser(nn.Module):
@@ -62,6 +76,7 @@ class GemmaDenoiser(nn.Module):
         self.self_conditioning = self_conditioning
         self._sc: tuple[int, int, torch.Tensor] | None = None  # (cache id, cache length, last logits)
         self._ctx: tuple[torch.Tensor, ModelCache] | None = None  # Solver mode: prefilled context
+        self.train(model.training)  # the wrapper starts in the wrapped model's mode
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, token_map: torch.Tensor | None = None,
@@ -99,8 +114,18 @@ class GemmaDenoiser(nn.Module):
 
     @property
     def eos_id(self) -> int:
-        eos = self.text_config.eos_token_id
-        return int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+        return self.eos_ids[0]
+
+    @property
+    def eos_ids(self) -> list[int]:
+        """Every id that ends a sequence: the generation config's (chat checkpoints add <end_of_turn>),
+        else the model config's."""
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if eos is None:
+            eos = getattr(self.model.config, "eos_token_id", None)
+        if eos is None:
+            eos = self.text_config.eos_token_id
+        return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
 
     def content_mask(self) -> torch.Tensor:
         m = torch.ones(self.text_config.vocab_size, dtype=torch.bool)
@@ -121,16 +146,31 @@ class GemmaDenoiser(nn.Module):
         return position_ids(start, n, self.max_context, self.device)
 
     @torch.no_grad()
-    def prefill(self, tokens: torch.Tensor, cache: ModelCache) -> None:
-        """The encoder: ``tokens`` [B, T] causally into ``cache``."""
+    def prefill(self, tokens: torch.Tensor, cache: ModelCache, mask: torch.Tensor | None = None) -> None:
+        """The encoder: ``tokens`` [B, T] causally into ``cache``. ``mask`` [B, T] bool (False at padding,
+        which must be on the left of a row's real tokens): each row gets the positions and attention it
+        would have alone."""
         self.check_cache(cache)
         check_cache_batch(tokens, cache)
-        pos = self._positions(cache.length, tokens.shape[1])
-        self.model.model.encoder(input_ids=tokens, past_key_values=cache.cache, position_ids=pos)
+        B, T = tokens.shape
+        if mask is None and cache.key_mask is None:
+            pos = self._positions(cache.length, T)
+            self.model.model.encoder(input_ids=tokens, cache=cache.cache, position_ids=pos)
+            return
+        new = torch.ones(B, T, dtype=torch.bool, device=tokens.device) if mask is None else mask.bool()
+        past = cache.key_mask if cache.key_mask is not None else torch.ones(
+            B, cache.length, dtype=torch.bool, device=tokens.device)
+        keys = torch.cat([past, new], 1)
+        self._positions(int(keys.sum(1).max()) - T, T)  # refused past the model's context
+        self.model.model.encoder(input_ids=tokens, cache=cache.cache, attention_mask=keys,
+                                 position_ids=padded_positions(keys, T))
+        cache.key_mask = keys
 
     commit = prefill
+    supports_padding = True  # prefill takes a padding mask
+    #: the noise process DiffusionGemma is trained with
+    default_noise = "uniform"
 
-    @torch.no_grad()
     def canvas_logits(self, canvas: torch.Tensor, cache: ModelCache) -> torch.Tensor:
         """The decoder: canvas [B, K] against the cache (read-only) -> logits [B, K, V]."""
         self.check_cache(cache)
@@ -138,24 +178,38 @@ class GemmaDenoiser(nn.Module):
             raise ModelMismatch(f"canvas of {canvas.shape[1]} tokens: this model was trained for canvases of "
                                 f"{self.canvas_length}")
         start = cache.length
-        pos = self._positions(start, canvas.shape[1])
+        K = canvas.shape[1]
+        kw: dict[str, Any] = {}
+        if cache.key_mask is None:
+            kw["decoder_position_ids"] = self._positions(start, K)
+        else:
+            real = cache.key_mask.sum(1, keepdim=True)  # [B, 1]
+            self._positions(int(real.max()), K)
+            kw["decoder_position_ids"] = real + torch.arange(K, device=canvas.device)
+            kw["decoder_attention_mask"] = torch.cat([cache.key_mask, torch.ones_like(canvas, dtype=torch.bool)], 1)
         sc = None
-        if self.self_conditioning and self._sc is not None:
+        use_sc = self.self_conditioning and not self.training
+        if use_sc and self._sc is not None:
             cid, clen, last = self._sc
             if cid == id(cache.cache) and clen == start and last.shape[:2] == canvas.shape:
                 sc = last
-        out = self.model(decoder_input_ids=canvas, past_key_values=cache.cache, decoder_position_ids=pos,
-                         self_conditioning_logits=sc)
+        out = self.model(decoder_input_ids=canvas, cache=cache.cache, self_conditioning_logits=sc, **kw)
         logits = out.logits
-        if self.self_conditioning:
-            self._sc = (id(cache.cache), start, logits.to(self.model.dtype))
+        if use_sc:
+            self._sc = (id(cache.cache), start, logits.detach().to(self.model.dtype))
         return logits
 
+    def condition_on(self, logits: torch.Tensor, cache: ModelCache) -> None:
+        """Use ``logits`` [B, K, V] as the self-conditioning signal of the next pass over this cache
+        (DiffusionGemma's own sampler feeds back its temperature-scaled logits, not the raw ones)."""
+        if self.self_conditioning:
+            self._sc = (id(cache.cache), cache.length, logits.detach().to(self.model.dtype))
+
     @torch.no_grad()
-    def full_logits(self, prefix: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
-        """No cache kept: encode ``prefix`` afresh, then one canvas pass."""
+    def full_logits(self, prefix: torch.Tensor, canvas: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """No cache kept: encode ``prefix`` afresh (``mask``: its padding), then one canvas pass."""
         cache = self.new_cache(prefix.shape[0])
-        self.prefill(prefix, cache)
+        self.prefill(prefix, cache, mask)
         sc, self.self_conditioning = self.self_conditioning, False
         try:
             return self.canvas_logits(canvas, cache)
@@ -166,28 +220,37 @@ class GemmaDenoiser(nn.Module):
     def _map(self, ids: torch.Tensor) -> torch.Tensor:
         return ids if self.token_map is None else self.token_map[ids]
 
-    @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, coords: dict[str, torch.Tensor] | None = None,
                 context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None,
                 **_: Any) -> torch.Tensor:
-        """tokens [B, L] (task ids) -> logits [B, L, V_task] (or V_model without a token_map)."""
+        """tokens [B, L] (task ids) -> logits [B, L, V_task] (or V_model without a token_map).
+
+        context [B, C] (task ids) with ``context_mask`` (True at real tokens; padding anywhere) is the
+        prompt, prefilled once and reused while the same context comes back (in eval mode; in training
+        mode it is prefilled afresh each call, as the weights change). Differentiable in the canvas pass
+        (the prompt's cache is computed without gradients), so LoRA trains the decoder path."""
         B, L = input_ids.shape
         K = self.canvas_length
         if L > K:
             raise ModelMismatch(f"canvas of {L} tokens: this model's canvas holds {K}")
+        bos = self.text_config.bos_token_id
+        lead = torch.full((B, 1), self.pad_id if bos is None else int(bos), dtype=torch.long,
+                          device=input_ids.device)
+        pmask = None
         if context is None or context.shape[1] == 0:
-            bos = self.text_config.bos_token_id
-            prompt = torch.full((B, 1), self.pad_id if bos is None else int(bos), dtype=torch.long,
-                                device=input_ids.device)
+            prompt = lead
         else:
+            prompt = torch.cat([lead, self._map(context)], 1)
             if context_mask is not None and not bool(context_mask.all()):
-                raise InvalidProblem("GemmaDenoiser needs unpadded context (every context_mask True)")
-            prompt = self._map(context)
-        if self._ctx is None or self._ctx[0].shape != prompt.shape or not torch.equal(self._ctx[0], prompt):
+                pmask = torch.cat([torch.ones_like(lead, dtype=torch.bool), context_mask.bool()], 1)
+                prompt, pmask = left_align(prompt, pmask)
+        key = prompt if pmask is None else torch.where(pmask, prompt, torch.full_like(prompt, -1))
+        if self.training or self._ctx is None or self._ctx[0].shape != key.shape or not torch.equal(self._ctx[0], key):
             cache = self.new_cache(B)
-            self.prefill(prompt, cache)
-            self._ctx = (prompt.clone(), cache)
-        cache = self._ctx[1]
+            self.prefill(prompt, cache, pmask)
+            self._ctx = None if self.training else (key.clone(), cache)
+        else:
+            cache = self._ctx[1]
         canvas = self._map(input_ids)
         if L < K:
             canvas = torch.cat([canvas, torch.full((B, K - L), self.pad_id, dtype=torch.long,

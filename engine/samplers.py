@@ -2,6 +2,16 @@
 
 Like a diffusers scheduler: small, swappable, stateless between calls except for
 what it is given (the pass index).
+
+``entropy-bound`` is DiffusionGemma's sampler as transformers implements it
+(``EntropyBoundSampler``, ``LinearTemperatureScheduleLogitsProcessor`` and
+``StableAndConfidentStoppingCriteria`` in ``transformers.models.diffusion_gemma``; the bound is
+from Ben-Hamu et al., 2025, arXiv:2505.24857): tokens are sampled at a linearly scheduled
+temperature, and the lowest-entropy positions are accepted while the sum of their entropies,
+less the largest, stays within ``entropy_bound``. The block engine runs its whole loop (random
+initial canvas, every non-accepted position re-drawn each step, stop once stable and
+confident: ``engine/entropy_bound.py``); the Solver uses :meth:`Sampler.step`'s accept set as
+its commits, under the task's constraints.
 """
 
 from __future__ import annotations
@@ -10,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-STRATEGIES = ("threshold", "topk", "margin")
+STRATEGIES = ("threshold", "topk", "margin", "entropy-bound")
 NEG = -1e9
 
 
@@ -34,6 +44,15 @@ class Sampler:
     window     semi-autoregressive order: only the ``window`` leftmost uncommitted positions may be
                committed in a pass (LLaDA's blocks, sliding), so a sequence is written left to right
                in small, mutually conditioned steps rather than all at once. ``None``: anywhere.
+
+    ``entropy-bound`` (DiffusionGemma's sampler; :meth:`diffusion_gemma` gives its defaults):
+    entropy_bound  accept the lowest-entropy candidates while sum(entropies) - max(entropies) <= this
+               (at least one per pass); nats.
+    t_max, t_min   the linear temperature schedule: pass p of ``steps`` samples at
+               t_min + (t_max - t_min) * (steps - p) / steps (t_max first, falling towards t_min);
+               ``temperature`` is not used.
+    stability, stop_entropy  the block engine stops a canvas once its argmax has not changed for
+               ``stability`` passes and the mean entropy of the scaled logits is below ``stop_entropy``.
     """
 
     strategy: str = "threshold"
@@ -43,6 +62,32 @@ class Sampler:
     floor: bool = False
     defer_token: int | None = None
     window: int | None = None
+    entropy_bound: float = 0.1
+    t_max: float = 0.8
+    t_min: float = 0.4
+    stability: int = 1
+    stop_entropy: float = 0.005
+
+    @classmethod
+    def diffusion_gemma(cls, generation_config=None, **kw) -> Sampler:
+        """DiffusionGemma's sampler with transformers' defaults (``DiffusionGemmaGenerationConfig``):
+        48 steps, entropy bound 0.1, temperature 0.8 -> 0.4, stop once stable for 1 step with mean
+        entropy < 0.005. ``generation_config``: a checkpoint's ``DiffusionGemmaGenerationConfig``
+        (``model.generation_config``), whose values replace the defaults where set; ``kw`` overrides any
+        field."""
+        fields = {"strategy": "entropy-bound", "steps": 48, "entropy_bound": 0.1, "t_max": 0.8, "t_min": 0.4,
+                  "stability": 1, "stop_entropy": 0.005}
+        if generation_config is not None:
+            sc = getattr(generation_config, "sampler_config", None)
+            names = {"steps": "max_denoising_steps", "t_max": "t_max", "t_min": "t_min",
+                     "stability": "stability_threshold", "stop_entropy": "confidence_threshold"}
+            for ours, theirs in names.items():
+                v = getattr(generation_config, theirs, None)
+                if v is not None:
+                    fields[ours] = v
+            if getattr(sc, "entropy_bound", None) is not None:
+                fields["entropy_bound"] = sc.entropy_bound
+        return cls(**{**fields, **kw})
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -57,6 +102,42 @@ class Sampler:
             raise ValueError(f"defer_token must be a token id >= 0 or None, got {self.defer_token!r}")
         if self.window is not None and (not isinstance(self.window, int) or self.window < 1):
             raise ValueError(f"window must be an integer >= 1 or None, got {self.window!r}")
+        if not self.entropy_bound > 0:
+            raise ValueError(f"entropy_bound must be > 0, got {self.entropy_bound}")
+        if not 0 < self.t_min <= self.t_max:
+            raise ValueError(f"the temperature schedule needs 0 < t_min <= t_max, got {self.t_min}, {self.t_max}")
+        if self.stability < 0 or self.stop_entropy < 0:
+            raise ValueError(f"stability and stop_entropy must be >= 0, got {self.stability}, {self.stop_entropy}")
+
+    # --- entropy-bound -----------------------------------------------------------------------
+    def schedule_temperature(self, pass_index: int) -> float:
+        """The linear schedule's temperature at pass ``pass_index`` (0-based; passes past ``steps``
+        keep the last step's)."""
+        remaining = max(self.steps - pass_index, 1)  # transformers counts steps down, N .. 1
+        return self.t_min + (self.t_max - self.t_min) * remaining / self.steps
+
+    def accept(self, entropy: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """[B, L] bool: the entropy-bound accept set among ``candidates`` (entropy [B, L] in nats):
+        the lowest-entropy ones, k of them, with sum - max (the sorted k-th) <= ``entropy_bound``.
+        At least one candidate of each row that has any is accepted."""
+        e = entropy.float().masked_fill(~candidates, float("inf"))
+        sorted_e, order = torch.sort(e, dim=-1)
+        finite = torch.isfinite(sorted_e)
+        cum = torch.where(finite, sorted_e, torch.zeros_like(sorted_e)).cumsum(-1)
+        take = (cum - torch.where(finite, sorted_e, torch.zeros_like(sorted_e)) <= self.entropy_bound) & finite
+        return torch.zeros_like(candidates).scatter(-1, order, take)
+
+    def _entropy_bound_step(self, logits: torch.Tensor, allowed: torch.Tensor | None, candidates: torch.Tensor,
+                            pass_index: int, generator: torch.Generator | None
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pred sampled at the scheduled temperature, scaled logits, entropy, probs, accept) [B, L(, V)]."""
+        masked = logits.float() if allowed is None else logits.float().masked_fill(~allowed, NEG)
+        scaled = masked / self.schedule_temperature(pass_index)
+        probs = torch.softmax(scaled, dim=-1)
+        V = probs.shape[-1]
+        pred = torch.multinomial(probs.reshape(-1, V), 1, generator=generator).view(probs.shape[:-1])
+        entropy = torch.distributions.Categorical(logits=scaled).entropy()
+        return pred, scaled, entropy, probs, self.accept(entropy, candidates)
 
     def step(
         self,
@@ -73,7 +154,18 @@ class Sampler:
         Tokens are chosen among ``allowed``. Confidence is measured under ``confidence_domain``
         (default ``allowed``): a solver that narrows ``allowed`` by propagation passes the wider
         static domain here, so pruning does not inflate the model's certainty, and a position
-        left with a single allowed token (forced) counts as certain."""
+        left with a single allowed token (forced) counts as certain.
+
+        ``entropy-bound``: tokens are sampled from the allowed logits at the scheduled temperature,
+        the commits are the entropy-bound accept set among ``candidates``; ``temperature`` is not used."""
+        if self.strategy == "entropy-bound":
+            pred, _, _, probs, commit = self._entropy_bound_step(logits, allowed, candidates, pass_index, generator)
+            cprobs = probs if confidence_domain is None else torch.softmax(
+                logits.float().masked_fill(~confidence_domain, NEG), dim=-1)
+            conf = cprobs.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
+            if confidence_domain is not None:
+                conf = torch.where(allowed.sum(-1) == 1, torch.ones_like(conf), conf)
+            return pred, conf, commit & self._eligible(pred, candidates), probs
         masked = logits.float().masked_fill(~allowed, NEG)
         probs = torch.softmax(masked, dim=-1)
         temp = self.temperature if temperature is None else temperature
@@ -113,6 +205,10 @@ class Sampler:
         returns (pred [B, L], confidence [B, L], commit [B, L] bool), the same as ``step``'s first three,
         except that confidence is computed at ``candidates`` only (0 elsewhere), so the softmax runs
         over the positions still to decide, not the whole canvas."""
+        if self.strategy == "entropy-bound":
+            pred, _, _, probs, commit = self._entropy_bound_step(logits, allowed, candidates, pass_index, generator)
+            conf = probs.gather(-1, pred.unsqueeze(-1)).squeeze(-1) * candidates
+            return pred, conf, commit & self._eligible(pred, candidates)
         masked = logits.float()
         if allowed is not None:
             masked = masked.masked_fill(~allowed, NEG)

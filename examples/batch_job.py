@@ -2,7 +2,8 @@
 Rerunning the same call skips the ids already in the output (a killed job picks up where it
 stopped); under torchrun each rank takes its share and rank 0 merges.
 
-    python examples/batch_job.py --n 100
+    python examples/batch_job.py --n 100                # files go to a new temp folder
+    python examples/batch_job.py --n 100 --dir jobs/
     # the same from the shell: constrained batch sudoku --input puzzles.jsonl --output results.jsonl
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 from constrained import load_task
@@ -20,11 +22,14 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default", help="'default' (shipped), or a model folder")
     ap.add_argument("--n", type=int, default=100, help="puzzles to write and solve")
-    ap.add_argument("--dir", default=".", help="where puzzles.jsonl and results.jsonl go")
+    ap.add_argument("--dir", default=None,
+                    help="where puzzles.jsonl and results.jsonl go (default: a new temp folder)")
     ap.add_argument("--max-passes", type=int, default=64)
     a = ap.parse_args(argv)
 
-    folder = Path(a.dir)
+    folder = Path(a.dir) if a.dir else Path(tempfile.mkdtemp(prefix="constrained-batch-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"files in {folder}")
     inp, out = folder / "puzzles.jsonl", folder / "results.jsonl"
     pairs = load_task("sudoku").generate(a.n, seed=3, grade="hard")
     with inp.open("w") as f:  # one JSON object per line: an id and the problem

@@ -1,6 +1,7 @@
 """Watch the solver work: solve one puzzle with a per-pass trace, print what happened at each
 pass, and write the HTML replay (open it in any browser; it needs no network).
 
+    python examples/trace_solve.py                    # writes the page to your temp folder
     python examples/trace_solve.py --out trace.html
     # the same from the shell: constrained trace sudoku PUZZLE --out trace.html
 """
@@ -8,6 +9,8 @@ pass, and write the HTML replay (open it in any browser; it needs no network).
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
 from constrained import solve
 
@@ -18,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default", help="'default' (shipped), or a model folder")
     ap.add_argument("--puzzle", default=PUZZLE)
-    ap.add_argument("--out", default="trace.html")
+    ap.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "constrained-trace.html"),
+                    help="the HTML page to write (default: constrained-trace.html in the temp folder)")
     a = ap.parse_args(argv)
 
     res = solve("sudoku", a.puzzle, model=a.model, trace=True)

@@ -265,14 +265,23 @@ def load_adapter(path: str | Path, task: Task, base: str | Path | None = None,
     return merged.eval()
 
 
-def save_merged(model: PeftModel, out: Path) -> Path:
-    """Merge the adapter into a copy-free base and save the full model with ``save_pretrained``."""
+def save_merged(model: PeftModel, out: Path, base_dir: Path | str | None = None) -> Path:
+    """Merge the adapter into a copy-free base and save the full model with ``save_pretrained``.
+    A hub-style base's tokenizer files (in ``base_dir``) are copied along, so the merged folder
+    loads by path like its base."""
     merged = model.merge_and_unload()
-    inner = merged.model if hasattr(merged, "token_map") else merged  # HFMaskedLMDenoiser -> its LM
+    inner = merged.model if hasattr(merged, "token_map") else merged  # a hub-model adapter -> its LM
     if not hasattr(inner, "save_pretrained"):
         raise ConfigError(f"cannot save a merged {type(merged).__name__}: it has no save_pretrained")
     out.mkdir(parents=True, exist_ok=True)
     inner.save_pretrained(out, safe_serialization=True)
+    if hasattr(merged, "token_map") and isinstance(base_dir, Path):
+        import shutil
+
+        for f in base_dir.iterdir():
+            if f.is_file() and (f.name.startswith(("tokenizer", "special_tokens_map", "vocab", "merges"))
+                                or f.name == "added_tokens.json"):
+                shutil.copy2(f, out / f.name)
     return out
 
 
@@ -285,10 +294,12 @@ def folder_bytes(path: Path, pattern: str = "*.safetensors") -> int:
 # ---------------------------------------------------------------------------------------------
 def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: str | None = None,
                   overrides: list[str] | None = None, base: str | None = None, init: str | None = None,
-                  merge: bool = False, resume: bool = True, progress: bool = True) -> dict[str, Any]:
+                  merge: bool = False, resume: bool = True, progress: bool = True,
+                  trust_remote_code: bool = False) -> dict[str, Any]:
     """Train a LoRA adapter for ``task_name`` on ``base``; save only the adapter (and, with
     ``merge``, a merged full model in OUT/merged). ``init``: continue from an existing adapter.
-    Every check (recipe keys, base vocabulary, adapter/base fit) runs before training."""
+    ``trust_remote_code``: allow a base that ships its own code (LLaDA, Dream). Every check
+    (recipe keys, base vocabulary, adapter/base fit) runs before training."""
     from constrained.engine.denoiser import reads_domains
     from constrained.engine.noise import make_noise
 
@@ -307,7 +318,7 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
     out = Path(out or f"runs/{task_name}-lora")
     torch.manual_seed(tr["seed"])
 
-    base_model, base_ref, base_noise = load_base(task, base or recipe["lora"]["base"])
+    base_model, base_ref, base_noise = load_base(task, base or recipe["lora"]["base"], trust_remote_code)
     base_fp = fingerprint(base_model)
     if init:
         check_adapter_base(init, base_fp, base_ref)
@@ -370,7 +381,7 @@ def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: st
         write_adapter_card(out, task, recipe, base_ref, targets, settings, result, scores, before, wall,
                            overrides or [])
         if merge:
-            merged_dir = save_merged(model, out / "merged")
+            merged_dir = save_merged(model, out / "merged", resolve_base(task, base_ref))
             result["merged"] = str(merged_dir)
     return result
 

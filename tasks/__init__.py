@@ -1,18 +1,26 @@
-"""Task families. Importing this package registers every built-in task."""
+"""Task families. The built-in tasks are registered by name in :mod:`constrained.registry`;
+their classes are imported here on first use (``from constrained.tasks import Sudoku``), so
+importing this package costs nothing."""
 
-from constrained.registry import register_task
+from __future__ import annotations
 
-from .code import CodeEdit, CodeInfill
-from .graphs import GraphColoring, GraphGeneration
-from .peptide import Peptide
-from .sudoku import Sudoku, SudokuX
+import importlib
+from typing import Any
 
-register_task("sudoku", Sudoku)
-register_task("sudoku-x", SudokuX)
-register_task("peptide", Peptide)
-register_task("code-infill", CodeInfill)
-register_task("code-edit", CodeEdit)
-register_task("graph-coloring", GraphColoring)
-register_task("graph-gen", GraphGeneration)
+_WHERE = {
+    "CodeEdit": ".code",
+    "CodeInfill": ".code",
+    "GraphColoring": ".graphs",
+    "GraphGeneration": ".graphs",
+    "Peptide": ".peptide",
+    "Sudoku": ".sudoku",
+    "SudokuX": ".sudoku",
+}
 
-__all__ = ["CodeEdit", "CodeInfill", "GraphColoring", "GraphGeneration", "Peptide", "Sudoku", "SudokuX"]
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

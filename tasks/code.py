@@ -11,11 +11,14 @@ hole, a ``[SEP]`` where the hole is, up to ``suffix_tokens`` after it (``[BOF]``
 ``span="3:5-3:20"``) is sent back to noise and denoised again under the same
 validators; everything else stays as it is.
 
-Validators: the completed file must compile (``compile(..., "exec")``); a
+Validators, reported as named checks on the Result (``compiles``, ``names resolve``,
+``tests N/N``): the completed file must compile (``compile(..., "exec")``); a
 ``SyntaxError`` implicates the hole tokens on and around the reported line (the
-solver re-noises exactly those); ``[PAD]`` may only trail the hole. Optional user
-tests (a pytest file, or ``assert`` lines) run against the completed file in the
-sandbox of :mod:`constrained.sandbox`; a failing test implicates the whole hole.
+solver re-noises exactly those); the names the hole uses must resolve (pyflakes, see
+:mod:`constrained.tasks.code_checks`): an undefined name implicates the tokens that
+spell it; ``[PAD]`` may only trail the hole. Optional user tests (a pytest file, or
+``assert`` lines) run against the completed file in the sandbox of
+:mod:`constrained.sandbox`; a failing test implicates the whole hole.
 
 Corpus, tokenizer and hole cutting live in :mod:`constrained.tasks.code_corpus`.
 """
@@ -37,10 +40,11 @@ import torch
 from constrained.canvas import Canvas
 from constrained.errors import ConfigError, InvalidProblem
 from constrained.layout import Layout
-from constrained.report import Report
+from constrained.report import Check, Report
 from constrained.sandbox import SandboxLimits, require_sandbox, run_tests
 from constrained.task import Task
 
+from .code_checks import test_counts, token_spans, tokens_spelling, undefined_names
 from .code_corpus import (
     BOF,
     EOF,
@@ -132,7 +136,7 @@ class _Item:
     problem: CodeProblem
     tests: str | None
     module: str
-    cache: dict[tuple[int, ...], tuple[bool, list[int], list[str]]] = field(default_factory=dict)
+    cache: dict[tuple[int, ...], tuple[bool, list[int], list[str], list[Check]]] = field(default_factory=dict)
 
 
 def compile_error(source: str, name: str = "<file>") -> SyntaxError | None:
@@ -226,7 +230,14 @@ def problem_from_marker(source: str, marker: str = MARKER, name: str = "<input>"
 
 
 class CodeInfill(Task):
-    """Python infilling: fill a <FILL> hole so the file compiles (and passes --tests)."""
+    """Python infilling: fill a <FILL> hole so the file compiles, its names resolve and --tests pass.
+
+    Input:
+        a Python file holding one <FILL> marker (or a hole given with --lines / --span), or the
+        source text itself; a JSON-like dict {"source": ..., "lines": ..., "span": ...} from Python
+    Example:
+        constrained solve code-infill calc.py --tests test_calc.py
+    """
 
     name = "code-infill"
     default_model = "code"
@@ -242,6 +253,21 @@ class CodeInfill(Task):
                  tests: str | None = None, marker: str = MARKER, diff: bool = False,
                  tokenizer: str | None = None, test_timeout: float = 10.0, memory_mb: int = 1024,
                  lines: Any = None, span: Any = None, allow_empty: bool = False) -> None:
+        """Args:
+            hole_tokens: the hole's budget in BPE tokens (its unused tail is [PAD])
+            prefix_tokens: tokens of code before the hole the model reads
+            suffix_tokens: tokens of code after the hole the model reads
+            tests: a test file or test code (pytest functions, or assert lines run in the module's
+                namespace), run in the sandbox against every complete fill
+            marker: the text that marks the hole
+            diff: print a unified diff against the input instead of the whole file
+            tokenizer: a tokenizer.json (default: the shipped model's)
+            test_timeout: wall-clock seconds per test run
+            memory_mb: memory limit of a test run
+            lines: the hole as lines FIRST-LAST, e.g. 10-14 (instead of a marker)
+            span: the hole as LINE:COL-LINE:COL, e.g. 3:5-3:20, end column exclusive
+            allow_empty: accept an empty hole as a fill
+        """
         for key, v, lo in (("hole_tokens", hole_tokens, 1), ("prefix_tokens", prefix_tokens, 0),
                            ("suffix_tokens", suffix_tokens, 0)):
             if not isinstance(v, int) or v < lo:
@@ -442,31 +468,35 @@ class CodeInfill(Task):
         ok = torch.zeros(B, dtype=torch.bool)
         viol = torch.zeros(B, L, dtype=torch.bool)
         msgs: list[list[str]] = []
+        checks: list[list[Check]] = []
         mask_id = self.vocab.mask_id
         for b, row in enumerate(tokens.tolist()):
             item: _Item = canvas.meta[b]
             bad, why = _pad_order(row, mask_id)
             if not bad and row[0] == 0 and not self.allow_empty:
                 bad, why = [0], ["the hole is empty (allow_empty=False)"]
-            good = False
+            good, done = False, [Check("hole well-formed", False, f"({'; '.join(why)})")]
             if bad:
                 viol[b, bad] = True
             elif mask_id not in row:
                 key = tuple(row[: row.index(0)] if 0 in row else row)
                 if key not in item.cache:
                     item.cache[key] = self._check(item, row)
-                good, where, why = item.cache[key]
+                good, where, why, done = item.cache[key]
                 if where:
                     viol[b, where] = True
             else:
                 why = [f"{row.count(mask_id)} hole tokens not filled yet"]
+                done = [Check("complete", False, f"({why[0]})")]
             ok[b] = good
             if messages:
                 msgs.append(list(why))
-        return Report(ok=ok.to(tokens.device), violations=viol.to(tokens.device), messages=msgs)
+                checks.append(list(done))
+        return Report(ok=ok.to(tokens.device), violations=viol.to(tokens.device), messages=msgs, checks=checks)
 
-    def _check(self, item: _Item, row: list[int]) -> tuple[bool, list[int], list[str]]:
-        """(ok, implicated positions, messages) of a complete hole."""
+    def _check(self, item: _Item, row: list[int]) -> tuple[bool, list[int], list[str], list[Check]]:
+        """(ok, implicated positions, messages, checks) of a complete hole: it compiles, the names
+        it uses resolve, the tests pass; the first check that fails ends the list."""
         n = row.index(0) if 0 in row else len(row)
         p = item.problem
         text = self.hole_text(row)
@@ -474,13 +504,37 @@ class CodeInfill(Task):
         err = compile_error(src, p.name)
         if err is not None:
             where = self._localise(p, row[:n], err)
-            return False, where, [f"SyntaxError at {_describe(err)}"]
+            return False, where, [f"SyntaxError at {_describe(err)}"], [Check("compiles", False, f"({_describe(err)})")]
+        checks = [Check("compiles", True)]
+        spans = self._spans(p, row[:n])
+        end = (spans[-1][2], spans[-1][3]) if spans else (p.first_line, self._col0(p))
+        missing = undefined_names(src, (p.first_line, self._col0(p)), end, p.name)
+        if missing:
+            names = ", ".join(dict.fromkeys(repr(m.name) for m in missing))
+            where = tokens_spelling(spans, missing) or list(range(n))
+            return (False, where, [f"undefined name {m.name!r} at line {m.line}" for m in missing],
+                    [*checks, Check("names resolve", False, f"(undefined: {names})")])
+        checks.append(Check("names resolve", True))
         if item.tests:
             res = run_tests(src, item.tests, module=item.module, limits=self.limits)
+            counts = test_counts(res.stdout)
+            detail = f"{counts[0]}/{counts[1]}" if counts else ("passed" if res.ok else "failed")
             if not res.ok:
                 where = list(range(n)) + ([n] if n < len(row) else [])
-                return False, where, [f"tests failed: {res.reason}"]
-        return True, [], []
+                if counts and counts[0] < counts[1]:
+                    detail += " (stopped at the first failure)"
+                return False, where, [f"tests failed: {res.reason}"], [*checks, Check("tests", False, detail)]
+            checks.append(Check("tests", True, detail))
+        return True, [], [], checks
+
+    @staticmethod
+    def _col0(p: CodeProblem) -> int:
+        """Column (0-based) where the hole starts."""
+        return len(p.prefix) - (p.prefix.rfind("\n") + 1)
+
+    def _spans(self, p: CodeProblem, ids: list[int]) -> list[tuple[int, int, int, int]]:
+        texts = [self._bytes[i].decode("utf-8", errors="replace") for i in ids]
+        return token_spans(texts, p.first_line, self._col0(p))
 
     def _localise(self, p: CodeProblem, ids: list[int], err: SyntaxError) -> list[int]:
         """Hole positions from the reported line and column to the end of that line (the code before
@@ -491,20 +545,9 @@ class CodeInfill(Task):
         grow = list(range(n, min(n + GROW_TOKENS, self.hole_tokens)))
         if not ids:
             return grow or [0]
-        first = p.first_line
-        col0 = len(p.prefix) - (p.prefix.rfind("\n") + 1)  # column (0-based) where the hole starts
-        spans = []  # per token: (first line, start column, last line, end column), columns 0-based
-        line, col = first, col0
-        for i in ids:
-            text = self._bytes[i].decode("utf-8", errors="replace")
-            a, c = line, col
-            nl = text.count("\n")
-            if nl:
-                line, col = line + nl, len(text) - text.rfind("\n") - 1
-            else:
-                col += len(text)
-            spans.append((a, c, line, col))
-        last = line
+        first, col0 = p.first_line, self._col0(p)
+        spans = self._spans(p, ids)  # per token: (first line, start column, last line, end column)
+        last = spans[-1][2]
         e = err.lineno
         if e is None or e < first:
             return list(range(n)) + grow
@@ -577,7 +620,14 @@ class CodeInfill(Task):
 
 
 class CodeEdit(CodeInfill):
-    """Python in-line editing: re-noise lines (--lines 10-14) or a span and denoise them again."""
+    """Python in-line editing: re-noise lines (--lines 10-14) or a span and denoise them again.
+
+    Input:
+        a Python file (or its text) and the part to rewrite: --lines FIRST-LAST or
+        --span LINE:COL-LINE:COL (or a <FILL> marker)
+    Example:
+        constrained solve code-edit calc.py --lines 3-4 --diff
+    """
 
     name = "code-edit"
 

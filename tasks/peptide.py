@@ -47,7 +47,7 @@ import torch
 from constrained.canvas import Canvas
 from constrained.errors import ConfigError, InvalidProblem
 from constrained.layout import Layout
-from constrained.report import Report
+from constrained.report import Check, Report
 from constrained.task import Task
 from constrained.vocab import Vocab
 
@@ -351,8 +351,29 @@ def _check_feasible(spec: PeptideSpec) -> None:
 # ---------------------------------------------------------------------------------------
 # the task
 # ---------------------------------------------------------------------------------------
+class Design(str):
+    """A designed sequence (a ``str``) carrying the ``name`` of the spec it was designed for."""
+
+    name: str
+
+    def __new__(cls, sequence: str, name: str = "design") -> Design:
+        obj = super().__new__(cls, sequence)
+        obj.name = name
+        return obj
+
+
 class Peptide(Task):
-    """Peptide design: motif scaffolding under RDKit property windows (FASTA out)."""
+    """Peptide design: motif scaffolding under RDKit property windows (FASTA out).
+
+    Input:
+        a JSON spec, inline or in a file (.json: one spec or a list of specs; or JSON lines):
+        {"length": [12, 20], "motif": {"4": "RGD"}, "allowed": {"1-3": "KRH"}, "exclude": "C",
+         "windows": {"mw": [1500, 2300], "charge": [2, 6], "logp": [-9, -2], "tpsa": [600, 1000]},
+         "max_run": 3, "forbidden": ["N[^P][ST]"], "label": "amp", "name": "my design"}
+        every key but "length" is optional; "name" heads the FASTA record
+    Example:
+        constrained solve peptide '{"length": [10, 14], "motif": {"3": "RGD"}, "name": "rgd"}' --n 3
+    """
 
     name = "peptide"
     default_model = "peptide"
@@ -366,6 +387,12 @@ class Peptide(Task):
                                        "max_passes": 128}
 
     def __init__(self, max_len: int = 64, n: int = 1, localise: int = 3, min_train_len: int = 5) -> None:
+        """Args:
+            max_len: canvas length in residues, 8-512 (the shipped model was trained for 64)
+            n: designs per spec: each spec (inline or from a file) is solved n times, sampling anew
+            localise: residues implicated per violated property window per pass
+            min_train_len: shortest peptide in training data
+        """
         if not 8 <= max_len <= 512:
             raise ConfigError(f"max_len must be in [8, 512], got {max_len}")
         if n < 1:
@@ -435,11 +462,14 @@ class Peptide(Task):
         return Canvas(tokens=tokens, fixed=fixed, layout=self.layout, vocab=self.vocab, allowed=allowed,
                       context=context, meta=specs)
 
-    def decode(self, canvas: Canvas, tokens: torch.Tensor) -> list[str]:
-        """Tokens to sequences: trailing padding dropped; interior padding shown as '-' and
-        an empty position as '?' (only in a design that did not validate)."""
+    def decode(self, canvas: Canvas, tokens: torch.Tensor) -> list[Design]:
+        """Tokens to sequences (:class:`Design`, a ``str`` carrying the spec's ``name``): trailing
+        padding dropped; interior padding shown as '-' and an empty position as '?' (only in a
+        design that did not validate)."""
         out = []
-        for row in tokens.tolist():
+        meta = getattr(canvas, "meta", None) or []  # decode(None, tokens) works too: no names then
+        names = [getattr(m, "name", "design") for m in meta]
+        for b, row in enumerate(tokens.tolist()):
             chars = []
             for t in row:
                 if t == self.vocab.pad_id:
@@ -448,27 +478,38 @@ class Peptide(Task):
                     chars.append("?")
                 else:
                     chars.append(self.vocab.tokens[t] if len(self.vocab.tokens[t]) == 1 else "?")
-            out.append("".join(chars).rstrip("-"))
+            out.append(Design("".join(chars).rstrip("-"), names[b] if b < len(names) else "design"))
         return out
 
     def format_solution(self, solution: str) -> str:
-        """FASTA with the measured properties (RDKit) in the header."""
+        """FASTA with the measured properties (RDKit) in the header, named by the spec's ``name``
+        (whitespace becomes ``_``, so the FASTA identifier is the whole name)."""
+        name = "_".join(str(getattr(solution, "name", "design") or "design").split()) or "design"
         if solution and not set(solution) - set(AMINO_ACIDS):
             p = rdkit_properties(solution)
-            head = (f">design length={len(solution)} mw={p.mw:.2f} charge={p.charge:+.2f} logp={p.logp:.2f} "
+            head = (f">{name} length={len(solution)} mw={p.mw:.2f} charge={p.charge:+.2f} logp={p.logp:.2f} "
                     f"tpsa={p.tpsa:.2f} max_run={max_run(solution)}")
         else:
-            head = ">design incomplete"
+            head = f">{name} incomplete"
         lines = [solution[i : i + 60] for i in range(0, len(solution), 60)] or [""]
         return "\n".join([head, *lines])
 
     def read_problems(self, path: Path) -> list[Any]:
         """A JSON spec, a JSON list of specs, or JSON lines; each repeated ``n`` times
         (task option ``--n``: designs per spec)."""
-        text = Path(path).read_text(encoding="utf-8")
+        return self._specs_from_text(Path(path).read_text(encoding="utf-8"), str(path))
+
+    def inline_problems(self, text: str) -> list[Any]:
+        """A spec given on the command line (JSON: one spec, a list, or JSON lines), each repeated
+        ``n`` times like a file's."""
+        return self._specs_from_text(text, "the spec")
+
+    def _specs_from_text(self, text: str, path: str) -> list[Any]:
         try:
             data = json.loads(text, parse_constant=_no_constant)
             specs = data if isinstance(data, list) else [data]
+        except RecursionError:
+            raise InvalidProblem(f"{path}: nested too deeply to read as JSON") from None
         except json.JSONDecodeError:
             specs = []
             for k, line in enumerate(text.splitlines()):
@@ -736,8 +777,11 @@ class Peptide(Task):
                     rd_msgs[b] = [f"RDKit check: {p}" for p in problems]
 
         msgs: list[list[str]] = []
+        checks: list[list[Check]] = []
         if messages:
             for b in range(B):
+                checks.append(self._checks(specs[b], b, filled, bad_dom, bad_order, bad_window, bad_run, bad_pat,
+                                           b in rd_msgs))
                 out: list[str] = []
                 for i in (bad_dom[b]).nonzero().squeeze(-1).tolist():
                     tok = self.vocab.tokens[int(tokens[b, i])]
@@ -771,7 +815,26 @@ class Peptide(Task):
                     out.append(f"{n_empty} positions empty")
                 out += rd_msgs.get(b, [])
                 msgs.append(out)
-        return Report(ok=ok, violations=viol, messages=msgs)
+        return Report(ok=ok, violations=viol, messages=msgs, checks=checks)
+
+    @staticmethod
+    def _checks(spec: PeptideSpec, b: int, filled, bad_dom, bad_order, bad_window, bad_run, bad_pat,
+                rdkit_refused: bool) -> list[Check]:
+        """The named checks of item ``b``: complete, residues allowed, each window of the spec, runs,
+        forbidden motifs, and RDKit's confirmation on the molecule."""
+        n_empty = int((~filled[b]).sum())
+        out = [Check("complete", not n_empty, f"({n_empty} positions empty)" if n_empty else ""),
+               Check("residues allowed", not bool(bad_dom[b].any()) and not bool(bad_order[b]))]
+        for p, key in enumerate(PROPERTIES):
+            if key in spec.windows:
+                out.append(Check(f"{key} window", not bool(bad_window[b, p])))
+        if spec.max_run:
+            out.append(Check(f"max_run {spec.max_run}", not bool(bad_run[b])))
+        if spec.forbidden:
+            out.append(Check("no forbidden motif", not bool(bad_pat[b])))
+        if all(c.ok for c in out):
+            out.append(Check("RDKit confirms", not rdkit_refused))
+        return out
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
         """Static domains narrowed by the filled positions: trailing padding, window bounds,

@@ -157,6 +157,19 @@ class Browser:
         return path
 
 
+def require() -> None:
+    """In a test: skip, saying why, where headless Chromium cannot run, except under CI
+    (``CI=true``), where the test fails instead: CI must run the browser tests, never skip them."""
+    why = available()
+    if why is None:
+        return
+    import pytest  # noqa: PLC0415
+
+    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        pytest.fail(f"CI=true but the browser tests cannot run: {why}", pytrace=False)
+    pytest.skip(why)
+
+
 def available() -> str | None:
     """None when headless Chromium can run here, else why not."""
     if not Path(CHROMIUM).exists():

@@ -217,7 +217,9 @@ def test_solver_returns_the_validators_verdict(task):
             parses = True
         except SyntaxError:
             parses = False
-        assert r.valid == parses
+        names = [c for c in r.checks if c.name == "names resolve"]
+        assert r.valid == (parses and bool(names) and names[0].ok)
+        assert [c.name for c in r.checks][:1] == ["compiles"] and r.checks[0].ok == parses
 
 
 def model_noise():
@@ -359,7 +361,7 @@ def test_model_only_hole_does_not_collapse_to_empty_under_the_task_defaults(task
 
     code = task.vocab.id("x")
     fake = _PadHeavy(len(task.vocab), task.hole_tokens, code)
-    src = "y = <FILL>\n"
+    src = "xxxxxxxx = 1\ny = <FILL>\n"
     plain = solve_with(make_solver(task, fake, model_only=True, defer_token=None), [src])[0]
     assert plain.solution.hole == ""  # confidence order alone: [PAD] everywhere, an empty hole
     res = solve_with(make_solver(task, fake, model_only=True), [src])[0]
@@ -499,7 +501,7 @@ def test_length_search_needs_the_end_token_and_fixes_each_restarts_length(task):
 
     class NeverValid(CodeInfill):  # every complete hole fails, so the solver keeps restarting
         def _check(self, item, row):
-            return False, [], ["never valid"]
+            return False, [], ["never valid"], []
 
     task = NeverValid()
     model = tiny_model(task, max_position_embeddings=256)
@@ -527,3 +529,40 @@ def test_length_search_needs_the_end_token_and_fixes_each_restarts_length(task):
                     assert (t == 0) == (i >= n), (n, i, t)
     assert len(held) == len(set(held)) >= 2  # each restart tries another length
     assert not res.valid
+
+
+# --- named checks: compiles, names resolve (pyflakes), tests N/N ---------------------------------
+def test_a_fill_using_an_undefined_name_is_never_valid_and_implicates_its_tokens(task):
+    c = task.encode([SRC])
+    tok = hole_tokens(task, "return ific")
+    rep = task.validate(c, tok, messages=True)
+    assert rep.ok.tolist() == [False]
+    assert [(k.name, k.ok) for k in rep.checks[0]] == [("compiles", True), ("names resolve", False)]
+    assert "'ific'" in rep.checks[0][1].detail and "undefined name 'ific' at line 2" in rep.messages[0]
+    ids = task.encode_hole("return ific")
+    spelled = [i for i in range(len(ids)) if "ific" in task.hole_text([ids[i]]) or
+               task.hole_text([ids[i]]).strip() in ("if", "ic", "i", "fic", "ific")]
+    implicated = rep.violations[0].nonzero().squeeze(-1).tolist()
+    assert implicated and set(implicated) <= set(spelled)  # the tokens spelling the name, not 'return'
+    assert 0 not in implicated
+    ok = task.validate(c, hole_tokens(task, "return a + b"), messages=True)
+    assert ok.ok.tolist() == [True] and [(k.name, k.ok) for k in ok.checks[0]] == [
+        ("compiles", True), ("names resolve", True)]
+
+
+def test_names_undefined_outside_the_hole_are_not_held_against_the_fill(task):
+    src = "def add(a, b):\n    <FILL>\n\n\nprint(helper_from_elsewhere(add(1, 2)))\n"
+    c = task.encode([src])
+    assert task.validate(c, hole_tokens(task, "return a + b")).ok.tolist() == [True]
+
+
+def test_checks_count_the_tests_that_passed():
+    tests = "from solution import add\n\ndef test_a():\n    assert add(2, 3) == 5\n\ndef test_b():\n" \
+            "    assert add(0, 0) == 0\n"
+    task = load_task("code-infill", tests=tests, test_timeout=20.0, memory_mb=512)
+    c = task.encode([SRC])
+    good = task.validate(c, hole_tokens(task, "return a + b"), messages=True)
+    assert good.ok.tolist() == [True] and str(good.checks[0][-1]) == "tests 2/2"
+    bad = task.validate(c, hole_tokens(task, "return a - b"), messages=True)
+    assert bad.ok.tolist() == [False] and bad.checks[0][-1].name == "tests" and not bad.checks[0][-1].ok
+    assert bad.checks[0][-1].detail.startswith("0/1")  # pytest -x stops at the first failure

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -312,7 +313,8 @@ def test_reward_mode_trains_and_writes_before_after_card(base_dir, tmp_path, cap
 def test_two_ranks_on_cpu_with_gloo(base_dir, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    cmd = [shutil.which("torchrun"), "--nproc-per-node", "2", "--master-port", "29517",
+    # this interpreter's torchrun, so the ranks import the checkout under test (not another install)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
            "-m", "constrained.cli", "finetune", "sudoku-x", "--mode", "lora", "--base", str(base_dir),
            "--out", str(out),
            "--steps", "2", *FAST]

@@ -12,8 +12,10 @@
   const nodes = new Array(L);  // per position: {root, tok, bar, shade}
 
   document.getElementById("title").textContent = D.title;
-  document.getElementById("before").textContent = V.before || "";
-  document.getElementById("after").textContent = V.after || "";
+  document.getElementById("caption").textContent = V.caption || "";
+  const inline = V.kind === "text";  // text: before / after flow around the positions in one block
+  document.getElementById("before").textContent = inline ? "" : V.before || "";
+  document.getElementById("after").textContent = inline ? "" : V.after || "";
   const verdict = document.getElementById("verdict");
   verdict.textContent = D.result.valid ? "validated" : "not solved";
   verdict.className = D.result.valid ? "ok" : "bad";
@@ -23,7 +25,15 @@
     const c = el("div", "pos cell", parent);
     c.dataset.pos = i; c.title = label(i);
     const shade = el("div", "shade", c), tok = el("span", "tok", c), bar = el("div", "bar", c);
-    nodes[i] = { root: c, tok: tok, bar: bar, shade: shade, barMax: 1 };
+    nodes[i] = { root: c, tok: tok, bar: bar, shade: shade, barMax: 1, base: "pos cell " };
+    return c;
+  }
+
+  function textCell(i, parent) {  // an inline run of text: a newline in the token breaks the line
+    const c = el("span", "pos tcell", parent);
+    c.dataset.pos = i; c.title = label(i);
+    const tok = el("span", "tok", c);
+    nodes[i] = { root: c, tok: tok, bar: document.createElement("span"), shade: null, barMax: 1, base: "pos tcell " };
     return c;
   }
 
@@ -51,6 +61,12 @@
       const row = el("div", "ln", box); el("span", "no", row).textContent = ln + 1;
       byLine.get(ln).sort((a, b) => V.coords[a][1] - V.coords[b][1]).forEach((i) => htmlCell(i, row));
     });
+  } else if (V.kind === "text") {
+    const box = el("pre", "code", host);
+    el("span", "ctx", box).textContent = V.before || "";
+    const hole = el("span", "hole", box);
+    for (let i = 0; i < L; i++) if (!hidden.has(i)) textCell(i, hole);
+    el("span", "ctx", box).textContent = V.after || "";
   } else if (V.kind === "graph") {
     const W = 640, H = 520, M = 30;  // node radius: a little under half the closest pair's distance
     const raw = (i) => [M + V.coords[i][0] * (W - 2 * M), M + V.coords[i][1] * (H - 2 * M)];
@@ -69,7 +85,7 @@
       svgEl("circle", { class: "node", cx: x, cy: y, r: R }, g);
       const tok = svgEl("text", { x: x, y: y }, g);
       const bar = svgEl("rect", { class: "cbar", x: x - R, y: y + R + 3, width: 0, height: 3 }, g);
-      nodes[i] = { root: g, tok: tok, bar: bar, shade: null, barMax: 2 * R, svg: true };
+      nodes[i] = { root: g, tok: tok, bar: bar, shade: null, barMax: 2 * R, svg: true, base: "pos " };
     }
   } else {  // strip
     const per = V.per_row || Math.min(L, 32); const box = el("div", "strip", host);
@@ -113,7 +129,7 @@
     for (let i = 0; i < L; i++) {
       const n = nodes[i]; if (!n) continue;
       const t = tokenAt(fr, i, st[i]); const txt = (st[i] === "empty") ? "" : shown(t);
-      n.root.setAttribute("class", (n.svg ? "pos s-" : "pos cell s-") + st[i]);
+      n.root.setAttribute("class", n.base + "s-" + st[i]);
       n.root.dataset.state = st[i];
       n.root.dataset.token = st[i] === "empty" ? "" : D.vocab[t];
       n.tok.textContent = txt;
@@ -140,13 +156,14 @@
 
   function panel(f, st) {
     const fr = F[f], free = D.fixed.reduce((a, x) => a + (x ? 0 : 1), 0);
+    const givens = D.fixed.reduce((a, x, i) => a + (x && !hidden.has(i) ? 1 : 0), 0);  // drawn givens only
     document.getElementById("pass-label").textContent =
       f === 0 ? "the problem" : f === N - 1 ? (D.result.valid ? "result: validated" : "result: not solved")
         : "pass " + f + " of " + (N - 2);
     const rows = [];
     const nCommitted = fr.committed.reduce((a, x, i) => a + (x && !D.fixed[i] ? 1 : 0), 0)
       - (fr.guess ? fr.guess.length : 0);
-    rows.push(["givens", L - free], ["committed", nCommitted + " / " + free]);
+    rows.push(["givens", givens], ["committed", nCommitted + " / " + free]);
     if (fr.guess && fr.guess.length) rows.push(["filled from the model's last guess", fr.guess.length]);
     if (f > 0 && f < N - 1) {
       rows.push(["newly committed", fr.new.length], ["re-noised by the validator", fr.rv.length],

@@ -196,7 +196,15 @@ def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProbl
 
 
 class GraphColoring(Task):
-    """Graph colouring with k colours (pre-coloured nodes allowed), validated exactly."""
+    """Graph colouring with k colours (pre-coloured nodes allowed), validated exactly.
+
+    Input:
+        a JSON object {"nodes": [...], "edges": [[u, v], ...], "k": 3, "precolored": {"u": 0}}
+        (only "edges" is needed; the problem's own k wins over --k), or a file: JSON (an object or
+        a list), JSON lines, or an edge list ("u v" per line); a networkx graph from Python
+    Example:
+        constrained solve graph-coloring '{"edges": [[0, 1], [1, 2], [2, 0], [2, 3]]}' --k 3
+    """
 
     name = "graph-coloring"
     default_model = "graph-coloring"
@@ -205,6 +213,7 @@ class GraphColoring(Task):
     #: (solved graphs stop early). The fewest colours on large graphs: ``chromatic`` (chromatic.py)
     solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
     complete_search = True  # domains drop the colours of coloured neighbours and those >= k: sound
+    value_symmetry = True  # colours are interchangeable: the complete search opens them in order
 
     def __init__(
         self,
@@ -216,6 +225,14 @@ class GraphColoring(Task):
         precolor_prob: float = 0.2,
         output: str = "json",
     ) -> None:
+        """Args:
+            k: colours, 1-10, when the problem does not give its own
+            max_nodes: canvas length: the largest graph (the shipped model: 64)
+            train_min_nodes: smallest training graph
+            train_max_nodes: largest training graph
+            train_k: colour counts drawn for training graphs
+            precolor_prob: share of pre-coloured nodes in training graphs
+        """
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_COLORS:
             raise ConfigError(f"k must be an integer in 1..{MAX_COLORS}, got {k!r}")
         if not 1 <= max_nodes <= MAX_NODES:

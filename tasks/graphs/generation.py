@@ -458,7 +458,16 @@ def _deficit_checks(
 
 
 class GraphGeneration(Task):
-    """Generate an n-node graph under structural constraints, validated with networkx."""
+    """Generate an n-node graph under structural constraints, validated with networkx.
+
+    Input:
+        a JSON request {"n": 10, "constraints": ["tree"], "max_degree": 3, ...}: flags connected,
+        tree, bipartite, planar, triangle_free (as keys or listed under "constraints"), and
+        degree_sequence, max_degree, num_edges, fixed_edges, non_edges; or a file of requests
+        (JSON, JSON lines)
+    Example:
+        constrained solve graph-gen '{"n": 10, "constraints": ["tree"], "max_degree": 3}' --temperature 1
+    """
 
     name = "graph-gen"
     default_model = "graph-gen"
@@ -467,6 +476,10 @@ class GraphGeneration(Task):
     solver_defaults: dict[str, Any] = {"max_passes": 128}
 
     def __init__(self, max_nodes: int = 12, train_min_nodes: int = 4) -> None:
+        """Args:
+            max_nodes: the largest graph, 2-12 for the shipped model
+            train_min_nodes: smallest training graph
+        """
         if not 2 <= max_nodes <= MAX_GEN_NODES:
             raise ConfigError(f"max_nodes must be in 2..{MAX_GEN_NODES}, got {max_nodes}")
         if not 1 <= train_min_nodes <= max_nodes:
