@@ -226,12 +226,13 @@ class GraphColoring(Task):
         output: str = "json",
     ) -> None:
         """Args:
-            k: colours, 1-10, when the problem does not give its own
-            max_nodes: canvas length: the largest graph (the shipped model: 64)
+            k: colours, 1-256, when the problem does not give its own
+            max_nodes: the largest graph taken (each canvas is as long as its batch's largest graph)
             train_min_nodes: smallest training graph
-            train_max_nodes: largest training graph
+            train_max_nodes: largest training graph (and the training canvas's length)
             train_k: colour counts drawn for training graphs
-            precolor_prob: share of pre-coloured nodes in training graphs
+            precolor_prob: share of training graphs with pre-coloured nodes
+            output: how a colouring is printed: json, or dimacs (s col K / l NODE COLOUR lines)
         """
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_COLORS:
             raise ConfigError(f"k must be an integer in 1..{MAX_COLORS}, got {k!r}")
