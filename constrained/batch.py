@@ -28,402 +28,55 @@ environment) each rank takes the ids whose hash falls to it and writes
 ``OUT.rank-K-of-N.jsonl``; when every rank is done (a ``torch.distributed`` barrier, gloo
 unless the caller initialised another backend), rank 0 merges the parts into ``OUT``.
 :func:`merge_outputs` (``constrained batch merge OUT``) does the same by hand.
+
+The job is here; its records are :mod:`constrained.batch_records` and its files (input, output,
+rank parts, merging) :mod:`constrained.batch_files`, whose public names this module re-exports.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-import re
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from .batch_files import (
+    Appender,
+    find_parts,
+    merge_outputs,
+    part_path,
+    read_items,
+    scan_output,
+    summary_path,
+    write_summary,
+)
+from .batch_records import (
+    MAX_MESSAGES,
+    PROBLEM_KEYS,
+    STATUSES,
+    BatchRecord,
+    BatchSummary,
+    Budget,
+    InputItem,
+    id_key,
+    shard_of,
+    summarize,
+)
 from .errors import ConfigError, InvalidProblem
-from .outfile import exclusive_output, lock_path, write_error
+from .outfile import exclusive_output, write_error
 from .registry import load_task
 from .solver import Result, Solver, SolverConfig
 from .task import Task
-
-PROBLEM_KEYS = ("problem", "puzzle", "input")
-STATUSES = ("solved", "infeasible", "unsolved", "invalid-input", "error")
-MAX_MESSAGES = 5  # validator messages kept per unsolved record
-
-
-# ---------------------------------------------------------------------------------------
-# records
-# ---------------------------------------------------------------------------------------
-@dataclass
-class Budget:
-    """What one item may spend.
-
-    retries      extra attempts, each with a new seed, for items the validator still rejects
-    max_passes   model passes over all attempts (None: ``SolverConfig.max_passes`` per attempt)
-    max_seconds  wall-clock seconds from the start of the item's batch after which no new
-                 attempt starts (a running attempt is not cut short)
-    """
-
-    retries: int = 2
-    max_passes: int | None = None
-    max_seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.retries < 0:
-            raise ConfigError(f"retries must be >= 0, got {self.retries}")
-        if self.max_passes is not None and self.max_passes < 1:
-            raise ConfigError(f"max_passes (item budget) must be >= 1, got {self.max_passes}")
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise ConfigError(f"max_seconds must be > 0, got {self.max_seconds}")
-
-
-@dataclass
-class InputItem:
-    """One input record: its id, line, and the problem or why there is none."""
-
-    id: Any
-    line: int
-    problem: Any = None
-    reason: str | None = None  # set when the record is unusable (malformed JSON, no problem, ...)
-
-    @property
-    def key(self) -> str:
-        return id_key(self.id)
-
-
-@dataclass
-class BatchRecord:
-    """One output line."""
-
-    id: Any
-    line: int
-    status: str
-    solution: Any = None
-    passes: int = 0
-    attempts: int = 0
-    restarts: int = 0
-    violations: list[int] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
-    reason: str | None = None
-    seconds: float = 0.0
-    model: str | None = None
-    settings: dict[str, Any] | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), default=str)
-
-
-@dataclass
-class BatchSummary:
-    """What a job did. ``counts`` cover every record in the output (earlier runs included);
-    ``processed``, ``seconds`` and ``items_per_second`` this run (all ranks, after a merge)."""
-
-    output: str
-    total: int
-    counts: dict[str, int]
-    processed: int
-    skipped: int
-    seconds: float
-    items_per_second: float
-    passes: dict[str, Any]
-    rank: int = 0
-    world_size: int = 1
-    merged: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def text(self) -> str:
-        c = self.counts
-        solved = self.passes.get("solved", {})
-        line = (f"{self.total} records in {self.output}: {c.get('solved', 0)} solved, "
-                f"{c.get('infeasible', 0)} infeasible, {c.get('unsolved', 0)} unsolved, "
-                f"{c.get('invalid-input', 0)} invalid input, "
-                f"{c.get('error', 0)} errors")
-        run = (f"this run: {self.processed} items in {self.seconds:.1f} s "
-               f"({self.items_per_second:.2f} items/s), {self.skipped} already done")
-        if solved.get("count"):
-            run += (f"; passes to solve: median {solved['median']}, p90 {solved['p90']}, "
-                    f"max {solved['max']}")
-        return line + "\n" + run
-
-
-def id_key(value: Any) -> str:
-    """How ids compare: as strings (``7`` and ``"7"`` are the same id)."""
-    return str(value)
-
-
-def shard_of(key: str, world_size: int) -> int:
-    """The rank that owns id ``key``: a stable hash, the same on every machine and run."""
-    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % world_size
-
-
-def part_path(output: str | Path, rank: int, world_size: int) -> Path:
-    """``out.jsonl`` -> ``out.rank-K-of-N.jsonl``."""
-    out = Path(output)
-    return out.with_name(f"{out.stem}.rank-{rank}-of-{world_size}{out.suffix}")
-
-
-def summary_path(output: str | Path) -> Path:
-    """``out.jsonl`` -> ``out.summary.json``."""
-    out = Path(output)
-    return out.with_name(f"{out.stem}.summary.json")
-
-
-# ---------------------------------------------------------------------------------------
-# input and output files
-# ---------------------------------------------------------------------------------------
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON: non-finite numbers are refused")
-
-
-def read_items(path: str | Path, problem_key: str | None = None) -> Iterator[InputItem]:
-    """Stream the input records of ``path`` (see the module doc for the format)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"input file {path} does not exist")
-    keys = (problem_key,) if problem_key else PROBLEM_KEYS
-    with path.open("rb") as f:
-        for n, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                value = json.loads(raw, parse_constant=_no_constant)
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-                yield InputItem(id=n, line=n, reason=f"line {n}: malformed JSON: {e}")
-                continue
-            except ValueError as e:  # NaN / Infinity
-                yield InputItem(id=n, line=n, reason=f"line {n}: {e}")
-                continue
-            if not isinstance(value, dict):
-                yield InputItem(id=n, line=n, problem=value)
-                continue
-            rid = value.get("id", n)
-            if isinstance(rid, bool) or not isinstance(rid, (str, int)):
-                yield InputItem(id=n, line=n,
-                                reason=f"line {n}: id must be a string or an integer, got {rid!r}")
-                continue
-            key = next((k for k in keys if k in value), None)
-            if key is None:
-                yield InputItem(id=rid, line=n, reason=f"line {n}: no problem: expected a key "
-                                + " or ".join(repr(k) for k in keys))
-                continue
-            yield InputItem(id=rid, line=n, problem=value[key])
-
-
-def scan_output(path: str | Path, repair: bool = True) -> set[str]:
-    """Ids already written to ``path``. A torn last line (no newline, or not a JSON record: a
-    process killed mid-write) is cut off when ``repair``; a bad line before the last is an error."""
-    path = Path(path)
-    done: set[str] = set()
-    if not path.exists():
-        return done
-    good_end = 0
-    bad: tuple[int, str] | None = None
-    with path.open("rb") as f:
-        for n, raw in enumerate(f, 1):
-            if bad is not None:
-                raise ConfigError(f"{path} line {bad[0]} is not a result record ({bad[1]}) and more lines "
-                                  "follow it; this is not a file a batch job wrote")
-            if not raw.endswith(b"\n"):
-                bad = (n, "torn: no newline")
-                continue
-            try:
-                rec = json.loads(raw)
-                key = id_key(rec["id"])
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
-                bad = (n, f"{type(e).__name__}: {e}")
-                continue
-            done.add(key)
-            good_end += len(raw)
-    if bad is not None and repair:
-        with path.open("r+b") as f:
-            f.truncate(good_end)
-            f.flush()
-            os.fsync(f.fileno())
-        print(f"constrained batch: {path} line {bad[0]} was torn ({bad[1]}); cut off, its item is redone",
-              file=sys.stderr)
-    return done
-
-
-class _Appender:
-    """Appends whole records; every ``write`` is flushed and fsynced before it returns."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as e:
-            raise write_error(path, e) from None
-
-    def write(self, records: list[BatchRecord]) -> None:
-        if not records:
-            return
-        data = "".join(r.to_json() + "\n" for r in records).encode("utf-8")
-        try:
-            while data:  # unbuffered: a failed write leaves at most a torn last line, cut off on resume
-                data = data[os.write(self.fd, data):]
-            os.fsync(self.fd)
-        except OSError as e:
-            raise write_error(self.path, e) from None
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-def _iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Complete records of a result file (a torn last line is left out)."""
-    with path.open("rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                continue
-            try:
-                rec = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(rec, dict) and "id" in rec:
-                yield rec
-
-
-# ---------------------------------------------------------------------------------------
-# summaries
-# ---------------------------------------------------------------------------------------
-def _distribution(counter: Counter[int]) -> dict[str, Any]:
-    n = sum(counter.values())
-    if not n:
-        return {"count": 0}
-    values = sorted(counter)
-
-    def q(p: float) -> int:
-        rank, seen = p * (n - 1), 0
-        for v in values:
-            seen += counter[v]
-            if seen > rank:
-                return v
-        return values[-1]
-
-    buckets: Counter[str] = Counter()
-    for v, c in counter.items():  # power-of-two buckets: 1, 2-3, 4-7, ...
-        lo = 1 << (max(v, 1).bit_length() - 1)
-        buckets[f"{lo}-{2 * lo - 1}" if lo > 1 else str(v)] += c
-    order = sorted(buckets, key=lambda b: int(b.split("-")[0]))
-    return {"count": n, "mean": round(sum(v * c for v, c in counter.items()) / n, 2), "min": values[0],
-            "median": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": values[-1],
-            "histogram": {b: buckets[b] for b in order}}
-
-
-def summarize(output: str | Path, *, processed: int = 0, skipped: int = 0, seconds: float = 0.0,
-              rank: int = 0, world_size: int = 1, merged: bool = False) -> BatchSummary:
-    """Counts and passes distributions over every record of ``output`` (streamed)."""
-    output = Path(output)
-    counts: Counter[str] = Counter()
-    solved_passes: Counter[int] = Counter()
-    all_passes: Counter[int] = Counter()
-    if output.exists():
-        for rec in _iter_records(output):
-            status = rec.get("status", "error")
-            counts[status] += 1
-            if status in ("solved", "unsolved"):
-                all_passes[int(rec.get("passes", 0))] += 1
-                if status == "solved":
-                    solved_passes[int(rec.get("passes", 0))] += 1
-    return BatchSummary(
-        output=str(output), total=sum(counts.values()), counts={s: counts.get(s, 0) for s in STATUSES},
-        processed=processed, skipped=skipped, seconds=round(seconds, 3),
-        items_per_second=round(processed / seconds, 3) if seconds > 0 else 0.0,
-        passes={"solved": _distribution(solved_passes), "solved_or_unsolved": _distribution(all_passes)},
-        rank=rank, world_size=world_size, merged=merged)
-
-
-def write_summary(summary: BatchSummary, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary.to_dict(), indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-# ---------------------------------------------------------------------------------------
-# merging rank parts
-# ---------------------------------------------------------------------------------------
-_PART = re.compile(r"\.rank-(\d+)-of-(\d+)$")
-
-
-def find_parts(output: str | Path, world_size: int | None = None) -> list[Path]:
-    """The rank parts of ``output`` (``OUT.rank-K-of-N.jsonl``); with ``world_size`` all N must exist."""
-    out = Path(output)
-    found: dict[int, dict[int, Path]] = {}
-    for p in out.parent.glob(f"{out.stem}.rank-*-of-*{out.suffix}"):
-        m = _PART.search(p.name[: len(p.name) - len(out.suffix)] if out.suffix else p.name)
-        if m and p.name.startswith(out.stem + ".rank-"):
-            found.setdefault(int(m.group(2)), {})[int(m.group(1))] = p
-    if world_size is None:
-        if not found:
-            raise ConfigError(f"no rank parts of {out} found ({out.stem}.rank-K-of-N{out.suffix})")
-        if len(found) > 1:
-            raise ConfigError(f"parts of {out} from several world sizes {sorted(found)}: pass --world-size")
-        world_size = next(iter(found))
-    parts = found.get(world_size, {})
-    missing = [k for k in range(world_size) if k not in parts]
-    if missing:
-        raise ConfigError(f"rank part(s) {missing} of {world_size} are missing for {out} "
-                          f"(expected {part_path(out, missing[0], world_size).name})")
-    return [parts[k] for k in range(world_size)]
-
-
-def merge_outputs(output: str | Path, world_size: int | None = None, *,
-                  keep_parts: bool = False) -> BatchSummary:
-    """Merge the rank parts (and any earlier ``output``) into ``output``: each id once, written
-    to a temporary file, fsynced and renamed into place; then the parts are removed (unless
-    ``keep_parts``) and ``OUT.summary.json`` is written."""
-    with exclusive_output(output) as out:
-        return _merge(out, world_size, keep_parts)
-
-
-def _merge(out: Path, world_size: int | None, keep_parts: bool) -> BatchSummary:
-    parts = find_parts(out, world_size)
-    seen: set[str] = set()
-    tmp = out.with_name(out.name + ".merging")
-    sources = ([out] if out.exists() else []) + parts
-    with tmp.open("wb") as f:
-        for src in sources:
-            for rec in _iter_records(src):
-                key = id_key(rec["id"])
-                if key in seen:
-                    continue
-                seen.add(key)
-                f.write((json.dumps(rec, separators=(",", ":")) + "\n").encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
-    processed, seconds = 0, 0.0
-    for p in parts:  # this run's speed: items of every rank over the slowest rank's time
-        sp = summary_path(p)
-        if sp.exists():
-            try:
-                s = json.loads(sp.read_text())
-                processed += int(s.get("processed", 0))
-                seconds = max(seconds, float(s.get("seconds", 0.0)))
-            except (json.JSONDecodeError, ValueError):
-                pass
-    summary = summarize(out, processed=processed, seconds=seconds, world_size=len(parts), merged=True)
-    write_summary(summary, summary_path(out))
-    if not keep_parts:
-        for p in parts:  # (each rank released its part's lock before the merge)
-            p.unlink(missing_ok=True)
-            summary_path(p).unlink(missing_ok=True)
-            lock_path(p).unlink(missing_ok=True)
-    return summary
 
 
 # ---------------------------------------------------------------------------------------
@@ -582,7 +235,7 @@ class BatchJob:
             return None, self._record(item, "error", reason=f"line {item.line}: {type(e).__name__}: {e}")
         return key, None
 
-    def run(self, items: Iterator[InputItem], out: _Appender, bar: Any = None) -> Counter[str]:
+    def run(self, items: Iterator[InputItem], out: Appender, bar: Any = None) -> Counter[str]:
         """Solve every item of ``items`` and append its record to ``out``; returns status counts."""
         counts: Counter[str] = Counter()
         pending: dict[Any, list[InputItem]] = {}
@@ -716,7 +369,7 @@ def _run_locked(task: Task, in_path: Path, out_path: Path, mine: Path, *, model:
         bar = tqdm(total=total_todo, desc=desc, unit="item", position=rank if world_size > 1 else 0,
                    dynamic_ncols=True)
     t0 = time.perf_counter()
-    writer = _Appender(mine)
+    writer = Appender(mine)
     try:
         counts = job.run(_todo(in_path, problem_key, done, rank, world_size), writer, bar)
     finally:
@@ -734,6 +387,7 @@ def _run_locked(task: Task, in_path: Path, out_path: Path, mine: Path, *, model:
 
 
 __all__ = [
+    "MAX_MESSAGES",
     "PROBLEM_KEYS",
     "STATUSES",
     "BatchJob",
@@ -743,6 +397,7 @@ __all__ = [
     "InputItem",
     "dist_env",
     "find_parts",
+    "id_key",
     "merge_outputs",
     "part_path",
     "read_items",
@@ -751,4 +406,5 @@ __all__ = [
     "shard_of",
     "summarize",
     "summary_path",
+    "write_summary",
 ]

@@ -3,12 +3,18 @@
 Built-in tasks are registered by where they live (``"constrained.tasks.sudoku:Sudoku"``) and
 imported only when a task is built, so listing, describing and checking options
 (:func:`list_tasks`, :func:`describe_task`, :func:`check_task_options`) import no torch.
+
+Every entry point of the group ``constrained.tasks`` (``NAME = "module:Factory"`` under
+``[project.entry-points."constrained.tasks"]`` in a package's pyproject.toml, this one's or another
+installed package's) is a task too, registered the same way (read once, on first use of the
+registry). A name given to :func:`register_task` or built in wins over an entry point.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
@@ -37,23 +43,51 @@ def register_task(name: str, factory: Callable[..., Task] | str) -> None:
     _FACTORIES[name] = factory
 
 
+#: the entry-point group that registers tasks
+ENTRY_POINT_GROUP = "constrained.tasks"
+_ENTRY_POINTS: set[str] = set()  # names registered by an entry point
+_entry_points_read = False
+
+
+def _read_entry_points() -> None:
+    """Register each entry point of ``ENTRY_POINT_GROUP`` by its ``"module:attribute"`` (once;
+    reading package metadata imports nothing)."""
+    global _entry_points_read
+    if _entry_points_read:
+        return
+    _entry_points_read = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _FACTORIES:
+            _FACTORIES[ep.name] = ep.value
+            _ENTRY_POINTS.add(ep.name)
+
+
 def list_tasks() -> list[str]:
+    _read_entry_points()
     return sorted(_FACTORIES)
 
 
 def _unknown(task: str) -> ConfigError:
+    _read_entry_points()
     return ConfigError(f"unknown task {task!r}{suggest(task, list(_FACTORIES))}; "
                        f"known tasks: {', '.join(sorted(_FACTORIES))}")
 
 
 def task_factory(task: str) -> Callable[..., Task]:
     """The callable that builds ``task`` (imports its module)."""
+    _read_entry_points()
     if task not in _FACTORIES:
         raise _unknown(task)
     f = _FACTORIES[task]
     if isinstance(f, str):
         module, _, attr = f.partition(":")
-        f = getattr(importlib.import_module(module), attr)
+        try:
+            f = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            if task not in _ENTRY_POINTS:
+                raise
+            # another package's entry point: its failure to load is the user's to fix, not a bug here
+            raise ConfigError(f"task {task!r}: its entry point {_FACTORIES[task]!r} does not load: {e}") from None
         _FACTORIES[task] = f
     return f
 
@@ -61,6 +95,7 @@ def task_factory(task: str) -> Callable[..., Task]:
 def describe_task(task: str) -> TaskInfo:
     """Options, defaults, input formats and an example of a registered task (see
     :mod:`constrained.taskinfo`); built-in tasks are read from source, not imported."""
+    _read_entry_points()
     if task not in _FACTORIES:
         raise _unknown(task)
     f = _FACTORIES[task]

@@ -45,11 +45,26 @@ def _job(inp, out, model_dir, batch_size):
               batch_size=batch_size, progress=False)
 
 
+def _slow_job(inp, out, model_dir, batch_size):
+    """The first writer, slowed to at least 0.1 s a batch so the second surely meets it running (the
+    complete search solves many puzzles by propagation alone, faster than the second job starts)."""
+    from constrained.solver import Solver
+
+    run = Solver.run
+
+    def slow(self, *args, **kw):
+        time.sleep(0.1)
+        return run(self, *args, **kw)
+
+    Solver.run = slow
+    _job(inp, out, model_dir, batch_size)
+
+
 def test_two_writers_on_one_output_write_every_id_exactly_once(model_dir, tmp_path, capsys):
     n = 120
     inp = puzzle_file(tmp_path / "in.jsonl", n)
     out = tmp_path / "out.jsonl"
-    first = multiprocessing.get_context("fork").Process(target=_job, args=(inp, out, model_dir, 2))
+    first = multiprocessing.get_context("fork").Process(target=_slow_job, args=(inp, out, model_dir, 2))
     first.start()
     try:
         deadline = time.monotonic() + 60

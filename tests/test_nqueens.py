@@ -1,141 +1,24 @@
-"""The Task API is enough: an N-Queens task written here from the public API alone (Vocab,
-Layout, Canvas, Task, Report), solved by the Solver with a tiny random model plus domain
-masks and validator re-noising. README "Adding a new task" walks through this file.
+"""The Task API is enough: the N-Queens task of tasks/nqueens.py (written from the public API
+alone: Vocab, Layout, Canvas, Task, Report, and registered by one entry-point line in
+pyproject.toml) is solved by the Solver with a tiny random model plus domain masks and validator
+re-noising, and by the complete search. README "Adding a new task" walks through it.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from conftest import tiny_model
 from constrained.engine import make_noise
+from constrained.tasks.nqueens import NQueens
 
-from constrained import Canvas, InvalidProblem, Layout, Report, Solver, SolverConfig, Task, Vocab, solve
-from constrained.trace import TraceView, trace_data
-
-
-class NQueens(Task):
-    """N queens on an N x N board, none attacking another. One queen per row, so position r
-    of the canvas holds the column of row r's queen; a problem gives some of them."""
-
-    name = "n-queens"
-
-    def __init__(self, n: int = 8) -> None:
-        if n < 4:
-            raise InvalidProblem(f"n-queens needs n >= 4, got {n}")
-        self.n = n
-        self.vocab = Vocab.build(str(c) for c in range(1, n + 1))  # tokens "1".."n": the column
-        self._first = self.vocab.id("1")
-        pairs = list(itertools.combinations(range(n), 2))  # every two rows: one constraint
-        self.layout = Layout(length=n, coords={"row": torch.arange(n)}, coord_sizes={"row": n},
-                             groups=pairs, group_names=[f"rows {a + 1} and {b + 1}" for a, b in pairs])
-        i = torch.arange(n)
-        self._row_gap = (i[:, None] - i[None, :]).abs()  # [n, n] |r - s|
-
-    # --- problems: a list of n columns, 1-based, 0 = no queen given ---------------------
-    def parse(self, problem: Any) -> list[int]:
-        if isinstance(problem, str):
-            problem = [0 if ch == "." else int(ch) if ch.isdigit() else -1 for ch in problem]
-        if not isinstance(problem, Sequence) or len(problem) != self.n:
-            raise InvalidProblem(f"an {self.n}-queens problem needs {self.n} rows, got {problem!r}")
-        for r, c in enumerate(problem):
-            if not (isinstance(c, int) and 0 <= c <= self.n):
-                raise InvalidProblem(f"row {r + 1}: column {c!r} is not 0 (empty) or 1-{self.n}")
-        cols = list(problem)
-        for r, s in itertools.combinations(range(self.n), 2):
-            if cols[r] and cols[s] and (cols[r] == cols[s] or abs(cols[r] - cols[s]) == s - r):
-                raise InvalidProblem(f"given queens in rows {r + 1} and {s + 1} attack each other")
-        return cols
-
-    def encode(self, problems: Sequence[Any]) -> Canvas:
-        cols = torch.tensor([self.parse(p) for p in problems], dtype=torch.long).view(-1, self.n)
-        fixed = cols > 0
-        tokens = torch.where(fixed, cols + self._first - 1, self.vocab.mask_id)
-        return Canvas(tokens=tokens, fixed=fixed, layout=self.layout, vocab=self.vocab)
-
-    def decode(self, canvas: Canvas | None, tokens: torch.Tensor) -> list[list[int]]:
-        cols = tokens - self._first + 1
-        return torch.where((cols >= 1) & (cols <= self.n), cols, 0).tolist()
-
-    def format_solution(self, solution: list[int]) -> str:
-        return "\n".join(" ".join("Q" if c == k else "." for k in range(1, self.n + 1)) for c in solution)
-
-    # --- constraints --------------------------------------------------------------------
-    def _attacks(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(filled [B, n], same column [B, n, n], same diagonal [B, n, n]) between filled rows."""
-        filled = (tokens >= self._first) & (tokens < self._first + self.n)
-        col = tokens - self._first
-        both = filled[:, :, None] & filled[:, None, :] & ~torch.eye(self.n, dtype=torch.bool)
-        same_col = both & (col[:, :, None] == col[:, None, :])
-        same_diag = both & ((col[:, :, None] - col[:, None, :]).abs() == self._row_gap.to(tokens.device))
-        return filled, same_col, same_diag
-
-    def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
-        filled, same_col, same_diag = self._attacks(tokens)
-        violations = (same_col | same_diag).any(-1)  # [B, n]: rows whose queen is attacked
-        ok = filled.all(-1) & ~violations.any(-1)
-        msgs: list[list[str]] = []
-        if messages:
-            for b in range(tokens.shape[0]):
-                out = [f"queens in rows {r + 1} and {s + 1} attack each other "
-                       f"({'same column' if same_col[b, r, s] else 'diagonal'})"
-                       for r, s in (same_col[b] | same_diag[b]).triu().nonzero().tolist()]
-                if (~filled[b]).any():
-                    out.append(f"{int((~filled[b]).sum())} rows have no queen")
-                msgs.append(out)
-        return Report(ok=ok, violations=violations, messages=msgs)
-
-    def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
-        """Columns of each row that no placed queen attacks."""
-        filled = (tokens >= self._first) & (tokens < self._first + self.n)
-        col = (tokens - self._first).clamp(0, self.n - 1)  # [B, n]
-        k = torch.arange(self.n, device=tokens.device)
-        gap = self._row_gap.to(tokens.device)  # [n, n]
-        # hit[b, r, s, k]: the queen of row s attacks column k of row r
-        hit = (k == col[:, None, :, None]) | ((k - col[:, None, :, None]).abs() == gap[None, :, :, None])
-        other = ~torch.eye(self.n, dtype=torch.bool, device=tokens.device)
-        hit &= filled[:, None, :, None] & other[None, :, :, None]
-        free = ~hit.any(2)  # [B, n, n]
-        out = torch.zeros(*tokens.shape, len(self.vocab), dtype=torch.bool, device=tokens.device)
-        out[..., self._first : self._first + self.n] = free
-        return out
-
-    # --- data ---------------------------------------------------------------------------
-    def generate(self, count: int, seed: int = 0, givens: int = 2) -> list[tuple[list[int], list[int]]]:
-        """``count`` (problem, one solution) pairs: a random solution with ``givens`` queens kept."""
-        rng = random.Random(seed)
-        out = []
-        for _ in range(count):
-            sol = self._random_solution(rng)
-            keep = set(rng.sample(range(self.n), givens))
-            out.append(([c if r in keep else 0 for r, c in enumerate(sol)], sol))
-        return out
-
-    def _random_solution(self, rng: random.Random) -> list[int]:
-        cols: list[int] = []
-
-        def place(r: int) -> bool:
-            if r == self.n:
-                return True
-            for c in rng.sample(range(1, self.n + 1), self.n):
-                if all(c != d and abs(c - d) != r - s for s, d in enumerate(cols)):
-                    cols.append(c)
-                    if place(r + 1):
-                        return True
-                    cols.pop()
-            return False
-
-        place(0)
-        return cols
-
-    # --- optional: how `constrained trace` draws it (a strip of rows) -------------------
-    def trace_view(self, canvas: Canvas) -> TraceView:
-        return TraceView(kind="strip", labels=[f"row {r + 1}" for r in range(self.n)], per_row=self.n)
+from constrained import InvalidProblem, Solver, SolverConfig, load_task, solve
+from constrained.trace import trace_data
 
 
 def attacked(cols: list[int]) -> bool:
@@ -188,7 +71,7 @@ def _solver(task: NQueens, **cfg: Any) -> Solver:
 def test_solver_with_a_random_model_and_renoising_places_every_queen(task):
     pairs = task.generate(12, seed=3, givens=1) + task.generate(4, seed=4, givens=0)
     problems = [p for p, _ in pairs]
-    full = _solver(task).run(task.encode(problems), problems)
+    full = _solver(task, search="local").run(task.encode(problems), problems)
     for r, p in zip(full, problems):
         assert r.valid and not attacked(r.solution)
         assert all(g in (0, c) for g, c in zip(p, r.solution))  # givens kept
@@ -206,3 +89,64 @@ def test_public_solve_and_trace_work_on_the_new_task(task):
     assert data["view"]["kind"] == "strip" and data["view"]["labels"][0] == "row 1"
     assert data["frames"][-1]["tokens"] == res.tokens
     assert "Q" in task.format_solution(res.solution)
+
+
+def test_the_task_is_registered_by_its_entry_point_alone():
+    from importlib.metadata import entry_points
+
+    eps = [e for e in entry_points(group="constrained.tasks") if e.name == "n-queens"]
+    assert len(eps) == 1, "no n-queens entry point: reinstall (pip install -e .) to refresh the package metadata"
+    (ep,) = eps
+    assert ep.value == "constrained.tasks.nqueens:NQueens"  # pyproject.toml; tasks/__init__.py names no NQueens
+    t = load_task("n-queens", n=6)
+    assert isinstance(t, NQueens) and t.n == 6 and t.complete_search
+
+
+OUTSIDE_TASK = '''
+from constrained.tasks.nqueens import NQueens
+
+
+class TinyQueens(NQueens):
+    """Four queens, from a package outside the repository."""
+
+    def __init__(self):
+        super().__init__(4)
+'''
+
+
+def test_a_task_from_another_package_registers_through_its_own_entry_point(tmp_path):
+    """What `pip install` of a package with ``[project.entry-points."constrained.tasks"]`` leaves
+    on sys.path (a module and its dist-info), in a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "outside_task.py").write_text(OUTSIDE_TASK)
+    info = tmp_path / "outside_task-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-task\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[constrained.tasks]\ntiny-queens = outside_task:TinyQueens\n"
+                                           "broken-task = no_such_module:Task\n")
+    code = ("import constrained; from conftest import tiny_model; print(constrained.list_tasks());"
+            "t = constrained.load_task('tiny-queens');"
+            "r = constrained.solve(t, '.4..', model=tiny_model(t), max_passes=64); print(r.status, r.solution)\n"
+            "try:\n constrained.load_task('broken-task')\n"
+            "except constrained.ConfigError as e:\n print(e)")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{Path(__file__).parent}", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    names, solved, broken = out.stdout.splitlines()
+    assert "'tiny-queens'" in names and "'n-queens'" in names and "'broken-task'" in names
+    assert broken.startswith("task 'broken-task': its entry point 'no_such_module:Task' does not load")
+    assert solved == "solved [2, 4, 1, 3]"  # the one 4-queens solution with the queen of row 2 in column 4
+
+
+def test_training_examples_are_solutions_with_some_queens_given(task):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        ex = task.training_example(rng)
+        assert ex["tokens"].shape == ex["fixed"].shape == (8,) and ex["fixed"].sum() <= 4
+        cols = (ex["tokens"] - task._first + 1).tolist()
+        assert sorted(cols) == list(range(1, 9)) and not attacked(cols)

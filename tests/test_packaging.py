@@ -69,6 +69,7 @@ def test_wheel_installs_in_fresh_venv_and_imports_from_outside(wheel, tmp_path):
     assert r.returncode == 0, r.stderr
     assert str(env_dir) in r.stdout.splitlines()[0]
     assert "sudoku" in r.stdout
+    assert "n-queens" in r.stdout  # registered by the wheel's entry_points.txt alone
     # the console script answers from the wheel, without torch, and lists every command
     r = subprocess.run([str(env_dir / "bin" / "constrained"), "--help"], capture_output=True, text=True,
                        cwd=tmp_path, env=env, timeout=300)

@@ -202,12 +202,10 @@ def _chromatic(g: nx.Graph) -> int:
 
 
 def test_n_queens_declared_finite_is_searched_completely():
-    from test_nqueens import NQueens
+    from constrained.tasks.nqueens import NQueens
 
-    class CompleteQueens(NQueens):
-        complete_search = True
-
-    task = CompleteQueens(6)
+    task = NQueens(6)
+    assert task.complete_search  # declared by the task itself
     model = _tiny_coloring_model(task)
     # row 1 column 1 and row 2 column 3: no placement of the other four queens completes it
     res = solve_with(make_solver(task, model, order="fixed", max_passes=256), [[1, 3, 0, 0, 0, 0], [0] * 6])
