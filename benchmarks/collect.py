@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["search", "sudoku", "sudoku-noise", "graphs", "peptide", "code", "code-models", "engine",
+ORDER = ["search", "sudoku", "sudoku-noise", "graphs", "graphs-dimacs", "peptide", "code", "code-models", "engine",
          "engine-equal-steps", "adapters", "batch", "finetune", "sandbox", "startup"]
 
 

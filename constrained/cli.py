@@ -314,6 +314,11 @@ def cmd_solve(a: argparse.Namespace) -> int:
     from .api import make_solver, solve_with  # noqa: PLC0415
 
     solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, **_solver_options(a))
+    if a.chromatic:  # the fewest colours (graph colouring); --time-limit is its wall-time budget
+        run = getattr(task, "cli_chromatic", None)
+        if run is None:
+            raise ConstrainedError("--chromatic is for graph-coloring only")
+        return run(problems, solver, a.time_limit, a.json)
     progress = a.progress if a.progress is not None else (len(problems) > 1 and sys.stderr.isatty())
     results = solve_with(solver, problems, batch_size=a.batch_size, progress=progress, on_invalid="raise")
     for r in results:
@@ -446,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="progress bar for a file of problems (default: when stderr is a terminal)")
     g.add_argument("--batch-size", type=int, default=256, metavar="N",
                    help="problems per model batch (default 256)")
+    g.add_argument("--chromatic", action="store_true",
+                   help="graph-coloring: the fewest colours, reported as [lower, upper] with a colouring "
+                        "(--time-limit: its budget per graph, default 60 s)")
     _add_solver_options(s)
     s.set_defaults(fn=cmd_solve, task_args=True, known_flags=_flags(s))
 

@@ -80,7 +80,7 @@ def checkpoint_kind(config: dict[str, Any]) -> tuple[str, bool]:
 
     model_type = str(config.get("model_type") or "")
     archs = [str(a) for a in config.get("architectures") or []]
-    if model_type in (DenoiserConfig.model_type, "constrained-psm-denoiser"):
+    if model_type in (DenoiserConfig.model_type, "constrained-psm-denoiser", "constrained-graph-denoiser"):
         return "constrained", False
     if model_type == "diffusion_gemma" or "DiffusionGemmaForBlockDiffusion" in archs:
         return "diffusion_gemma", False
@@ -186,6 +186,8 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
     if kind == "constrained":
         if raw.get("model_type") == DenoiserConfig.model_type:
             cls = DenoiserModel
+        elif raw.get("model_type") == "constrained-graph-denoiser":  # reads the adjacency (graph colouring)
+            from constrained.engine.graph import GraphDenoiser as cls  # noqa: PLC0415, N813
         else:  # a block-diffusion LM reading a PSM prompt
             from constrained.engine.infill import PSMDenoiser as cls  # noqa: PLC0415, N813
         m = load_pretrained(cls, path)  # safetensors only; a file that does not fit is ModelMismatch

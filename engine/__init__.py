@@ -12,6 +12,8 @@ from typing import Any
 _WHERE = {
     "DenoiserConfig": ".model",
     "DenoiserModel": ".model",
+    "GraphDenoiser": ".graph",
+    "GraphDenoiserConfig": ".graph",
     "HFMaskedLMDenoiser": ".denoiser",
     "predict_logits": ".denoiser",
     "MaskNoise": ".noise",

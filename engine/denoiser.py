@@ -82,9 +82,12 @@ def predict_logits(model: nn.Module, tokens: torch.Tensor, canvas: Canvas,
                    domains: torch.Tensor | None = None) -> torch.Tensor:
     """Run any denoiser on ``tokens`` [B, L] of ``canvas`` -> logits [B, L, V].
 
-    domains [B, L, V] bool: candidate sets, passed only to models that read them."""
+    domains [B, L, V] bool: candidate sets, passed only to models that read them; the canvas's
+    ``peers`` [B, L, L] (a graph's adjacency) likewise, to models with ``config.graph_input``."""
     if coords is None:
         coords = {k: v.to(tokens.device) for k, v in canvas.layout.coords.items()}
     extra = {"domains": domains} if domains is not None and reads_domains(model) else {}
+    if canvas.peers is not None and getattr(getattr(model, "config", None), "graph_input", False):
+        extra["peers"] = canvas.peers  # a graph denoiser reads the adjacency (engine/graph.py)
     out = model(input_ids=tokens, coords=coords, context=canvas.context, context_mask=canvas.context_mask, **extra)
     return out.logits if hasattr(out, "logits") else out

@@ -20,6 +20,12 @@ coloring.draw(res, "petersen.png")
 res = solve(coloring, nx.complete_graph(4), max_passes=16)
 print("K4 with 3 colours valid:", res.valid, "-", res.messages[0])
 
+# the fewest colours: bounds on the chromatic number of the Mycielski graph M5 (chi = 5)
+from constrained.tasks.graphs.chromatic import chromatic  # noqa: E402
+
+best = chromatic(coloring, nx.mycielski_graph(5), time_limit=3, progress=False)
+print(f"M5 needs between {best.lower} and {best.upper} colours; colouring for {best.upper}:", best.colouring)
+
 # 2. generation: ten different trees on 10 nodes with maximum degree 3
 gen = load_task("graph-gen")
 results = solve_batch(gen, [{"n": 10, "tree": True, "max_degree": 3}] * 10, temperature=1.0)

@@ -34,7 +34,8 @@ class DiffusionCollator:
 
     Fixed positions (givens, prompt, padding) are never noised and never scored.
     An example may carry ``allowed`` [L, V] (domain for uniform noise), ``coords`` (name ->
-    [L]) where layouts differ per item, and ``context`` [C] (padded here).
+    [L]) where layouts differ per item, and ``context`` [C] (padded here),
+    and ``peers`` [L, L] (a graph's adjacency, stacked into ``peers``).
     Output: input_ids (x_t), labels (x_0), fixed, corrupted, t, coords, and context.
     """
 
@@ -73,6 +74,8 @@ class DiffusionCollator:
             "t": t,
             "coords": self._coords(examples, B),
         }
+        if "peers" in examples[0]:  # per-item adjacency [L, L] (graph tasks)
+            batch["peers"] = torch.stack([e["peers"] for e in examples]).bool()
         if self.domains:
             batch["domains"] = self._domains(batch, examples, domain)
         if "context" in examples[0]:
@@ -108,6 +111,7 @@ class DiffusionCollator:
         xt = batch["input_ids"]
         canvas = Canvas(tokens=xt, fixed=batch["fixed"], layout=self.task.layout, vocab=self.task.vocab,
                         allowed=static if "allowed" in examples[0] else None,
+                        peers=batch.get("peers"),
                         meta=[e.get("meta") for e in examples])
         dom = self.task.domains(canvas, xt)
         filled = xt != self.noise.mask_id

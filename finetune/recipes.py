@@ -26,6 +26,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # Llama AR model at init_from_ar (its sizes; the ones above are then unused)
         "arch": "denoiser",
         "init_from_ar": "",
+        # "graph": GraphDenoiser (engine/graph.py), for graph tasks whose canvas carries an adjacency
+        # (``peers``) and whose values are interchangeable colours; sized by hidden_size,
+        # num_hidden_layers, num_attention_heads and these two
+        "value_hidden_size": 32,
+        "num_global": 2,
     },
     "train": {
         "noise": "mask",
@@ -134,8 +139,8 @@ def load_recipe(task: str, path: str | Path | None = None, overrides: list[str] 
             raise ConfigError(f"override {item!r}: {value!r} is not a {type(like).__name__}") from None
     if recipe["train"]["noise"] not in ("mask", "uniform"):
         raise ConfigError(f"train.noise must be 'mask' or 'uniform', got {recipe['train']['noise']!r}")
-    if recipe["model"]["arch"] not in ("denoiser", "psm-block"):
-        raise ConfigError(f"model.arch must be 'denoiser' or 'psm-block', got {recipe['model']['arch']!r}")
+    if recipe["model"]["arch"] not in ("denoiser", "psm-block", "graph"):
+        raise ConfigError(f"model.arch must be 'denoiser', 'psm-block' or 'graph', got {recipe['model']['arch']!r}")
     if recipe["model"]["arch"] == "psm-block" and not recipe["model"]["init_from_ar"]:
         raise ConfigError("model.arch = 'psm-block' starts from an AR model: set model.init_from_ar to its folder")
     if recipe["train"]["context_noise"] and recipe["model"]["arch"] != "denoiser":

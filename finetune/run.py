@@ -85,14 +85,16 @@ class WallClock(TrainerCallback):
         return float(json.loads(f.read_text())["seconds"]) if f and f.exists() else 0.0
 
 
-def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> DenoiserModel:
+def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> torch.nn.Module:
     if init:
         from constrained.engine.infill import PSMDenoiser
 
         from constrained.hub import check_compatible, load_denoiser
 
         model, _ = load_denoiser(task, init)
-        if not isinstance(model, (DenoiserModel, PSMDenoiser)):
+        from constrained.engine.graph import GraphDenoiser
+
+        if not isinstance(model, (DenoiserModel, PSMDenoiser, GraphDenoiser)):
             raise ConfigError(f"--init {init}: not a denoiser saved by `constrained finetune` (a "
                               f"{type(model).__name__}); to fine-tune a hub model use --mode lora")
         check_compatible(model.config, task, init)
@@ -103,6 +105,20 @@ def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> 
 
         return psm_denoiser_from_ar(_resolve(m["init_from_ar"]), task, task.layout.length,
                                     noise=recipe["train"]["noise"])
+    if m["arch"] == "graph":
+        from constrained.engine.graph import GraphDenoiser, GraphDenoiserConfig
+
+        first = getattr(task, "value_offset", 2)
+        gcfg = GraphDenoiserConfig(
+            vocab_size=len(task.vocab), value_offset=first, num_values=len(task.vocab.content),
+            hidden_size=m["hidden_size"], value_hidden_size=m["value_hidden_size"],
+            num_hidden_layers=m["num_hidden_layers"], num_attention_heads=m["num_attention_heads"],
+            num_global=m["num_global"], noise=recipe["train"]["noise"], task=task.name,
+            vocab_tokens=list(task.vocab.tokens), canvas_length=task.layout.length)
+        if gcfg.hidden_size % gcfg.num_attention_heads:
+            raise ConfigError(f"model.hidden_size {gcfg.hidden_size} is not divisible by "
+                              f"model.num_attention_heads {gcfg.num_attention_heads}")
+        return GraphDenoiser(gcfg)
     config = DenoiserConfig(
         vocab_size=len(task.vocab),
         hidden_size=m["hidden_size"],
@@ -212,6 +228,10 @@ def write_card(out: Path, task: Task, recipe: dict[str, Any], model, scores: dic
     psm = recipe["model"]["arch"] == "psm-block"
     unused = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "dropout",
               "max_position_embeddings", "domain_input") if psm else ()
+    if recipe["model"]["arch"] == "graph":  # GraphDenoiser's own sizes; it always reads domains
+        unused = ("intermediate_size", "dropout", "max_position_embeddings", "domain_input", "init_from_ar")
+    elif not psm:
+        unused = ("value_hidden_size", "num_global")
     overrides = [f"{s}.{k}={v}" for s in ("model", "train") for k, v in recipe[s].items()
                  if not (s == "model" and k in unused)]
     if psm:
@@ -220,6 +240,13 @@ def write_card(out: Path, task: Task, recipe: dict[str, Any], model, scores: dic
                 "prefix-suffix-middle prompt, causally, and denoises the canvas after it bidirectionally "
                 "(`constrained.engine.infill.PSMDenoiser`); trained from "
                 + (f"`{init}`" if init else f"the weights of the AR model `{recipe['model']['init_from_ar']}`")
+                + f" with {recipe['train']['noise']} noise.")
+    elif recipe["model"]["arch"] == "graph":
+        what = (f"A graph denoiser ({n_params / 1e6:.2f} M parameters; `constrained.engine.graph.GraphDenoiser`) "
+                f"for the `{task.name}` task of `constrained`: attention masked by the graph's adjacency plus "
+                f"{recipe['model']['num_global']} global positions over the nodes, and a colour-symmetric "
+                "value stream (one vector per node and colour, weights shared across colours); the graph "
+                "never enters as tokens. Trained from " + (f"`{init}`" if init else "scratch")
                 + f" with {recipe['train']['noise']} noise.")
     else:
         what = (f"A bidirectional transformer denoiser ({n_params / 1e6:.2f} M parameters) for the `{task.name}` "

@@ -23,6 +23,8 @@ class DiffusionTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         noised_context = "context_corrupted" in inputs
         extra = {"domains": inputs["domains"]} if "domains" in inputs else {}
+        if "peers" in inputs:  # a graph's adjacency, for graph denoisers (engine/graph.py)
+            extra["peers"] = inputs["peers"]
         if noised_context:
             extra["context_logits"] = True
         out = model(

@@ -19,6 +19,18 @@ def tiny_model(task: Task, noise: str = "mask", seed: int = 0, **kw) -> Denoiser
     return DenoiserModel(cfg).eval()
 
 
+def tiny_graph_model(task: Task, seed: int = 0, **kw):
+    """A 2-layer, 16-wide random GraphDenoiser (engine/graph.py) for a graph task."""
+    from constrained.engine.graph import GraphDenoiser, GraphDenoiserConfig
+
+    torch.manual_seed(seed)
+    cfg = GraphDenoiserConfig(
+        vocab_size=len(task.vocab), value_offset=2, num_values=len(task.vocab.content), hidden_size=16,
+        value_hidden_size=8, num_hidden_layers=2, num_attention_heads=2, task=task.name,
+        vocab_tokens=list(task.vocab.tokens), canvas_length=task.layout.length, **kw)
+    return GraphDenoiser(cfg).eval()
+
+
 @pytest.fixture
 def sudoku_task():
     from constrained import load_task

@@ -1,12 +1,13 @@
 """graph-coloring and graph-gen: parsing, exact validators, domains, generators, solving."""
 
 import json
+import time
 
 import networkx as nx
 import numpy as np
 import pytest
 import torch
-from conftest import EASY, EASY_SOLUTION, tiny_model
+from conftest import EASY, EASY_SOLUTION, tiny_graph_model, tiny_model
 from constrained.engine import make_noise
 from constrained.tasks.graphs import GraphRequest, is_proper_coloring, parse_request, satisfies, to_networkx
 from constrained.tasks.graphs.generators import planted_graph
@@ -53,14 +54,15 @@ def test_validator_marks_both_ends_of_a_monochromatic_edge_and_domains_drop_neig
     task = load_task("graph-coloring", k=3, max_nodes=8)
     canvas = task.encode([{"edges": [[0, 1], [1, 2], [2, 3]], "k": 3}])
     c = task.vocab.id("c0")
-    tokens = torch.tensor([[c, c + 1, c + 1, c, 0, 0, 0, 0]])
+    assert canvas.length == 4  # the canvas is as long as the batch's largest graph
+    tokens = torch.tensor([[c, c + 1, c + 1, c]])
     rep = task.validate(canvas, tokens, messages=True)
     assert rep.ok.tolist() == [False]
     assert rep.violations[0].nonzero().squeeze(-1).tolist() == [1, 2]
     assert "adjacent nodes 1 and 2 share colour 1" in rep.messages[0][0]
-    proper = torch.tensor([[c, c + 1, c, c + 1, 0, 0, 0, 0]])
+    proper = torch.tensor([[c, c + 1, c, c + 1]])
     assert task.validate(canvas, proper).ok.tolist() == [True]
-    partial = torch.tensor([[c, 1, 1, 1, 0, 0, 0, 0]])  # node 0 coloured 0, the rest [MASK]
+    partial = torch.tensor([[c, 1, 1, 1]])  # node 0 coloured 0, the rest [MASK]
     dom = task.domains(canvas, partial)[0]
     assert dom[1, c : c + 3].tolist() == [False, True, True]  # neighbour of node 0
     assert dom[2, c : c + 3].tolist() == [True, True, True]
@@ -78,7 +80,10 @@ def test_bad_colouring_input_is_refused_with_the_reason():
         ({"edges": [[0, 1]], "precolored": {"0": 5}}, "0..2"),
         ({"nodes": [0, 1], "edges": [[0, 7]]}, "node 7, which is not in the graph"),
         ("not json", "must be a JSON object"),
-        ({"nodes": list(range(70))}, "70 nodes"),
+        ({"nodes": list(range(1100))}, "1100 nodes"),
+        ({"nodes": [[0, 1], [0, 2]], "edges": [[[0, 1], [0, 2]]]}, "not hashable"),
+        ({"nodes": [1, True]}, "compare equal"),
+        ({"edges": [[0, 1]], "k": 300}, "vocabulary holds 256 colours.*--chromatic"),
     ]
     for problem, message in cases:
         with pytest.raises(InvalidProblem, match=message):
@@ -293,3 +298,188 @@ def test_training_batches_give_a_domain_reading_model_the_colours_left_by_visibl
         assert not dom[xt != mask].any()  # filled positions carry no candidates
         assert not dom[:, first + ex["meta"].k:].any()
     assert checked > 0
+
+
+# --- input / output ---------------------------------------------------------------------
+def test_node_labels_round_trip_exactly_tuples_stay_tuples_and_1_differs_from_text_1():
+    task = load_task("graph-coloring", k=3)
+    g = nx.Graph([((0, 1), "(0, 1)"), (1, "1"), ((0, 1), 1)])
+    canvas = task.encode([g])
+    c = task.vocab.id("c0")
+    sol = task.decode(canvas, torch.tensor([[c, c + 1, c + 2, c + 1]]))[0]
+    assert set(sol) == {(0, 1), "(0, 1)", 1, "1"} and len(sol) == 4
+    assert isinstance(next(v for v in sol if isinstance(v, tuple)), tuple)
+    assert sol[(0, 1)] == 0 and sol["(0, 1)"] == 1 and sol[1] == 2 and sol["1"] == 1
+    assert is_proper_coloring(g, sol, 3)
+    # an edge naming "1" where only 1 exists is refused, never merged
+    with pytest.raises(InvalidProblem, match="names node '1'"):
+        task.encode([{"nodes": [1, 2], "edges": [["1", 2]]}])
+    # output: an object when the keys are unambiguous, else [node, colour] pairs
+    assert json.loads(task.format_solution({1: 0, 2: 1})) == {"1": 0, "2": 1}
+    pairs = json.loads(task.format_solution(sol))
+    assert sorted(map(str, (tuple(v) if isinstance(v, list) else v for v, _ in pairs))) == sorted(
+        ["(0, 1)", "(0, 1)", "1", "1"])
+    assert len(pairs) == 4
+
+
+def test_dimacs_col_reader_tolerates_duplicates_refuses_self_loops_and_writes_solution_lines(tmp_path):
+    task = load_task("graph-coloring", k=3)
+    f = tmp_path / "tri.col"
+    f.write_text("c a triangle plus a pendant\np edge 4 5\ne 1 2\ne 2 3\ne 3 1\ne 2 1\ne 3 4\n")
+    (problem,) = task.read_problems(f)
+    p = task.parse(problem)
+    assert p.nodes == [1, 2, 3, 4] and p.edges == [(0, 1), (0, 2), (1, 2), (2, 3)]
+    f.write_text("p edge 3 2\ne 1 2\ne 3 3\n")
+    with pytest.raises(InvalidProblem, match="line 3: self-loop at node 3"):
+        task.read_problems(f)
+    f.write_text("p edge 3 1\ne 1 4\n")
+    with pytest.raises(InvalidProblem, match="node 4 is outside 1..3"):
+        task.read_problems(f)
+    f.write_text("e 1 2\n")
+    with pytest.raises(InvalidProblem, match="before the 'p edge N M' line"):
+        task.read_problems(f)
+    out = task.format_solution({1: 0, 2: 1, 3: 2, 4: 0}, style="dimacs")
+    assert out.splitlines() == ["s col 3", "l 1 1", "l 2 2", "l 3 3", "l 4 1"]
+
+
+@pytest.mark.parametrize("digit", ["\uff11", "\u0661", "\u00b9"])  # full-width 1, Arabic-Indic 1, superscript 1
+def test_only_ascii_digits_count_in_graph_files(tmp_path, digit):
+    task = load_task("graph-coloring", k=3)
+    f = tmp_path / "g.txt"
+    f.write_text(f"1 2\n2 {digit}\n")
+    with pytest.raises(InvalidProblem, match=f"line 2: '{digit}'.*not an ASCII digit"):
+        task.read_problems(f)
+    f.write_text("1 2\n2 x1\n")  # letters and ASCII digits are fine: 'x1' is a name, 1 an int
+    assert task.read_problems(f)[0]["nodes"] == [1, 2, "x1"]
+    d = tmp_path / "g.col"
+    d.write_text(f"p edge 2 1\ne 1 {digit}\n")
+    with pytest.raises(InvalidProblem, match="line 2"):
+        task.read_problems(d)
+
+
+def test_cli_reads_a_dimacs_file_and_refuses_a_self_loop_with_exit_2(tmp_path, capsys):
+    task = load_task("graph-coloring", k=2, max_nodes=8)
+    tiny_graph_model(task).save_pretrained(tmp_path / "m")
+    (tmp_path / "g.col").write_text("p edge 4 3\ne 1 2\ne 2 3\ne 3 4\n")
+    code = main(["solve", "graph-coloring", str(tmp_path / "g.col"), "--k", "2", "--model", str(tmp_path / "m")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert json.loads(out.splitlines()[0]) in ({"1": 0, "2": 1, "3": 0, "4": 1}, {"1": 1, "2": 0, "3": 1, "4": 0})
+    (tmp_path / "bad.col").write_text("p edge 2 1\ne 2 2\n")
+    code = main(["solve", "graph-coloring", str(tmp_path / "bad.col"), "--model", str(tmp_path / "m")])
+    assert code == 2 and "self-loop at node 2" in capsys.readouterr().err
+
+
+def test_graph_denoiser_is_symmetric_in_colours_and_nodes_and_reads_the_adjacency():
+    task = load_task("graph-coloring", k=4)
+    model = tiny_graph_model(task)
+    g = nx.petersen_graph()
+    canvas = task.encode([{"nodes": list(g.nodes()), "edges": [list(e) for e in g.edges()], "k": 4,
+                           "precolored": {0: 0, 5: 1, 7: 2}}])
+    from constrained.engine.denoiser import predict_logits
+
+    x = canvas.tokens
+    dom = task.domains(canvas, x)
+    base = predict_logits(model, x, canvas, None, dom)[0, :, 2:6]  # [10, 4] colour logits
+    # relabel colours 0 <-> 2: the logits swap the same way
+    swap = torch.tensor([2, 1, 0, 3])
+    c0 = task.vocab.id("c0")
+    xs = torch.where(x >= c0, c0 + swap[(x - c0).clamp(0, 3)], x)
+    doms = dom.clone()
+    doms[..., c0:c0 + 4] = dom[..., c0:c0 + 4][..., swap]
+    out = predict_logits(model, xs, canvas, None, doms)[0, :, 2:6]
+    assert torch.allclose(out, base[:, swap], atol=1e-5)
+    # renumber the nodes: the logits follow the nodes
+    perm = torch.randperm(10, generator=torch.Generator().manual_seed(0))
+    cp = canvas.select([0])
+    cp.peers = canvas.peers[:, perm][:, :, perm]
+    outp = predict_logits(model, x[:, perm], cp, None, dom[:, perm])[0, :, 2:6]
+    assert torch.allclose(outp, base[perm], atol=1e-5)
+    # and the adjacency matters: without edges the logits change
+    cp.peers = torch.zeros_like(canvas.peers)
+    assert not torch.allclose(predict_logits(model, x, cp, None, dom)[0, :, 2:6], base, atol=1e-4)
+
+
+# --- the fewest colours ------------------------------------------------------------------------
+def test_chromatic_bounds_meet_on_graphs_with_a_clique_as_large_as_their_chromatic_number():
+    from constrained.tasks.graphs.chromatic import chromatic
+
+    task = load_task("graph-coloring")
+    g = nx.Graph(nx.queens_graph(5) if hasattr(nx, "queens_graph") else [])
+    if g.number_of_nodes() == 0:  # 5x5 queens by hand: same row, column or diagonal
+        cells = [(r, c) for r in range(5) for c in range(5)]
+        g.add_edges_from((a, b) for a in cells for b in cells
+                         if a < b and (a[0] == b[0] or a[1] == b[1] or abs(a[0] - b[0]) == abs(a[1] - b[1])))
+    r = chromatic(task, g, None, time_limit=10, progress=False)
+    assert (r.lower, r.upper, r.status) == (5, 5, "optimal")
+    assert is_proper_coloring(g, r.colouring, 5) and isinstance(next(iter(r.colouring)), tuple)
+    # an odd cycle: the clique proves 2 only; the colouring is proper either way
+    c = nx.cycle_graph(9)
+    r = chromatic(task, c, None, time_limit=1, progress=False)
+    assert r.lower == 2 and r.upper == 3 and is_proper_coloring(c, r.colouring, 3)
+
+
+def test_chromatic_proves_lower_bounds_above_the_clique_with_the_complete_search():
+    from constrained.tasks.graphs.chromatic import chromatic
+
+    from constrained.api import make_solver
+
+    task = load_task("graph-coloring")
+    solver = make_solver(task, tiny_graph_model(task))
+    for g, chi in ((nx.cycle_graph(9), 3), (nx.mycielski_graph(4), 4)):  # cliques of 2
+        r = chromatic(task, g, solver, time_limit=20, progress=False)
+        assert (r.lower, r.upper, r.status) == (chi, chi, "optimal"), r.history
+        assert "complete search" in r.lower_reason and is_proper_coloring(g, r.colouring, chi)
+
+
+def test_tabu_local_search_repairs_a_colouring_and_the_search_goes_below_dsatur():
+    from constrained.tasks.graphs.chromatic import _Graph, chromatic, dsatur, tabu_search
+
+    task = load_task("graph-coloring")
+    rng = np.random.default_rng(0)
+    g, planted = planted_graph(rng, "gnp", 120, 5, avg_degree=14.0)
+    p = task.parse({"nodes": list(range(120)), "edges": [list(e) for e in g.edges()], "k": 5})
+    G = _Graph(120, p.edges)
+    start = rng.integers(0, 5, 120)
+    assert G.conflicts(start) > 0
+    col, conflicts, iters = tabu_search(G, start, 5, time.perf_counter() + 30, rng)
+    assert conflicts == 0 and G.conflicts(col) == 0 and iters > 0
+    r = chromatic(task, g, None, time_limit=20, progress=False, seed=1)
+    assert r.upper <= int(dsatur(p).max()) + 1 and r.upper == 5
+    assert is_proper_coloring(g, r.colouring, r.upper)
+    assert r.history[0]["how"] == "DSATUR"
+
+
+def test_cli_chromatic_reports_bounds_and_a_colouring_and_refuses_precoloured_graphs(tmp_path, capsys):
+    task = load_task("graph-coloring")
+    tiny_graph_model(task).save_pretrained(tmp_path / "m")
+    (tmp_path / "k4.col").write_text("p edge 5 7\ne 1 2\ne 1 3\ne 1 4\ne 2 3\ne 2 4\ne 3 4\ne 4 5\n")
+    args = ["solve", "graph-coloring", str(tmp_path / "k4.col"), "--chromatic", "--time-limit", "2",
+            "--model", str(tmp_path / "m")]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    colours = json.loads(out[0])
+    assert len(colours) == 5 and len(set(colours.values())) == 4
+    assert "chromatic number in [4, 4] (optimal)" in out[1]
+    assert main([*args, "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["lower"] == rec["upper"] == 4
+    (tmp_path / "pre.json").write_text(json.dumps({"edges": [[0, 1]], "precolored": {"0": 1}}))
+    code = main(["solve", "graph-coloring", str(tmp_path / "pre.json"), "--chromatic", "--model", str(tmp_path / "m")])
+    assert code == 2 and "drop the pre-coloured nodes" in capsys.readouterr().err
+
+
+def test_trace_page_draws_graphs_up_to_200_nodes_as_a_graph(tmp_path):
+    from constrained.trace import trace_data
+
+    task = load_task("graph-coloring", k=3)
+    g = nx.petersen_graph()
+    res = _solver(task, tiny_graph_model(task), max_passes=32, trace=True).run(task.encode([g]), [g])[0]
+    view = trace_data(res, task)["view"]
+    assert view["kind"] == "graph" and len(view["coords"]) == 10 and len(view["edges"]) == 15
+    assert all(0 <= x <= 1 and 0 <= y <= 1 for x, y in view["coords"])
+    assert view["labels"][0] == "node 0" and set(view["palette"]) == {"c0", "c1", "c2"}
+    html = res.to_html(task, tmp_path / "t.html")
+    assert '"kind": "graph"' in html or '"kind":"graph"' in html
+    big = nx.cycle_graph(201)
+    assert task.trace_view(task.encode([big])) is None  # past 200 nodes: the default strip

@@ -132,6 +132,7 @@ def inputs(folder: Path, task: str | None) -> None:
     (folder / "problems.jsonl").write_text(record + "\n" + record.replace('"p1"', '"p2"') + "\n")
     (folder / "graph.json").write_text(json.dumps({"edges": [[0, 1], [1, 2], [2, 0], [2, 3]]}))
     (folder / "edges.txt").write_text("0 1\n1 2\n2 0\n2 3\n")
+    (folder / "G.col").write_text("c a triangle and a pendant\np edge 4 4\ne 1 2\ne 2 3\ne 3 1\ne 3 4\n")
     infill = task == "code-infill"
     (folder / "calc.py").write_text("def add(a, b):\n    return <FILL>\n" if infill else CALC)
     (folder / "test_calc.py").write_text("from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")

@@ -1,22 +1,22 @@
 """Graph colouring completion: give every node one of k colours, adjacent nodes different.
 
 Canvas: one colour token per node (position i holds node ``nodes[i]``), padded with fixed
-``[PAD]`` to ``max_nodes`` so graphs of any size up to it share a batch. Pre-coloured nodes
-are fixed tokens. The vocabulary is the same for every k and size (colours ``c0``..``c9``,
-``k`` tokens, node tokens ``v0``..``v127`` in ``extra``), so one model serves them all; k
-acts through per-item domains (``Canvas.allowed``) and a context token.
+``[PAD]`` to the batch's largest graph. Pre-coloured nodes are fixed tokens. The vocabulary is
+the same for every k and size (colours ``c0``..``c255``, nothing else), so one model serves
+them all; k acts through per-item domains (``Canvas.allowed``).
 
-How the graph reaches the model: as context tokens after the canvas, ``k<k>`` then every
-edge as a pair of node tokens ``v<i> v<j>``, and each canvas position carries its node
-index as a ``node`` coordinate. An attention bias from the adjacency would be more direct
-but needs a model change; the context design works with any denoiser that takes context
-(the project's model and hub masked LMs alike), and the exact work is done by the solver:
-``Canvas.peers`` holds each item's adjacency, so the validator (both endpoints of every
-monochromatic edge), the domains (colours of committed neighbours removed) and dead-end
-re-noising (neighbours of a node left without a colour are freed) are exact and vectorised.
-An edge is a 2-position all-different group; with adjacency A [B, N, N] and one-hot colours
-X [B, N, k], ``A @ X`` counts each node's neighbours per colour, which is what
-``constrained.constraints`` computes from group memberships.
+How the graph reaches the model: through its structure, never as tokens. ``Canvas.peers``
+[B, N, N] holds each item's adjacency; the shipped model (``GraphDenoiser``, engine/graph.py)
+reads it as an attention mask over the nodes and as the neighbourhood of its colour-symmetric
+value stream, so a graph of 1,000 nodes and 250,000 edges is one canvas of 1,000 positions.
+The canvas is as long as the largest graph of the batch (``group_key`` buckets problems by
+size), up to ``max_nodes``. The solver's exact work uses the same adjacency: the validator
+(both endpoints of every monochromatic edge), the domains (colours of committed neighbours
+removed) and dead-end re-noising (neighbours of a node left without a colour are freed). With
+one-hot colours X [B, N, k], ``A @ X`` counts each node's neighbours per colour.
+
+Node labels are kept exactly as given (any hashable: tuples stay tuples, ``1`` and ``"1"`` are
+two nodes); a solution is a dict keyed by them.
 """
 
 from __future__ import annotations
@@ -39,13 +39,15 @@ from constrained.task import Task
 from constrained.vocab import Vocab
 
 from .generators import COLORING_FAMILIES, planted_graph
-from .io import draw_graph, load_json_problem, read_graph_file
+from .io import draw_graph, format_coloring, load_json_problem, read_graph_file
 
-MAX_COLORS = 10
-NODE_TOKENS = 128  # node tokens in the vocabulary: the largest max_nodes a model can see
+MAX_COLORS = 256  # colour tokens in the vocabulary: the most colours a model-driven solve can use
+MAX_NODES = 4096  # the largest canvas the task lays out (task option max_nodes)
 COLOR_TOKENS = tuple(f"c{i}" for i in range(MAX_COLORS))
-K_TOKENS = tuple(f"k{i}" for i in range(1, MAX_COLORS + 1))
-NODE_NAMES = tuple(f"v{i}" for i in range(NODE_TOKENS))
+TOO_MANY_COLOURS = (
+    "the graph-coloring vocabulary holds {limit} colours; `constrained solve graph-coloring G --chromatic` "
+    "(local search, no colour limit) colours graphs that need more"
+)
 
 
 @dataclass
@@ -64,8 +66,24 @@ class ColoringProblem:
         return g
 
 
-def _label(node: Hashable) -> str:
-    return str(node)
+def _check_hashable(v: Any, what: str) -> None:
+    try:
+        hash(v)
+    except TypeError:
+        raise InvalidProblem(
+            f"{what}: node label {v!r} is not hashable ({type(v).__name__}); use a hashable label "
+            "such as an int, a str or a tuple"
+        ) from None
+
+
+def _same_label(a: Any, b: Any) -> bool:
+    """Equal and of the same type all the way down: 1 and True, or (1,) and (1.0,), are different
+    labels even though Python finds them equal."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same_label(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProblem:
@@ -123,27 +141,29 @@ def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProbl
     if k < 1:
         raise InvalidProblem(f"k must be >= 1, got {k}")
     if k > MAX_COLORS:
-        raise InvalidProblem(f"k = {k} exceeds the {MAX_COLORS} colours the task supports")
+        raise InvalidProblem(f"k = {k} is more colours than the limit: " + TOO_MANY_COLOURS.format(limit=MAX_COLORS))
     if not nodes:
         raise InvalidProblem("the graph has no nodes")
     if len(nodes) > max_nodes:
         raise InvalidProblem(
             f"the graph has {len(nodes)} nodes; this task takes at most {max_nodes} "
-            f"(task option max_nodes, up to {NODE_TOKENS})"
+            f"(task option max_nodes, up to {MAX_NODES})"
         )
     index: dict[Hashable, int] = {}
-    by_label: dict[str, int] = {}
     for i, v in enumerate(nodes):
-        if v in index:
+        _check_hashable(v, f"node {i}")
+        if v in index and _same_label(next(u for u in index if u == v), v):
             raise InvalidProblem(f"node {v!r} is listed twice")
+        if v in index:  # equal but not the same label (True == 1, 1.0 == 1): two nodes, refused
+            raise InvalidProblem(f"nodes {v!r} and {next(u for u in index if u == v)!r} compare equal; "
+                                 "give labels that Python tells apart")
         index[v] = i
-        by_label[_label(v)] = i
 
     def find(v: Any, what: str) -> int:
-        if isinstance(v, Hashable) and v in index:
-            return index[v]
-        if _label(v) in by_label:
-            return by_label[_label(v)]
+        _check_hashable(v, what)
+        i = index.get(v)
+        if i is not None and _same_label(nodes[i], v):
+            return i
         raise InvalidProblem(f"{what} names node {v!r}, which is not in the graph")
 
     edges: set[tuple[int, int]] = set()
@@ -153,8 +173,17 @@ def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProbl
             raise InvalidProblem(f"self-loop at node {u!r}: a node cannot differ from itself in colour")
         edges.add((min(i, j), max(i, j)))
     pre: dict[int, int] = {}
+    text_keys: dict[str, list[int]] = {}  # JSON objects key by text: "0" may name node 0
+    for i, v in enumerate(nodes):
+        text_keys.setdefault(str(v), []).append(i)
     for v, c in precolored_raw.items():
-        i = find(v, "precolored")
+        try:
+            i = find(v, "precolored")
+        except InvalidProblem:
+            cands = text_keys.get(v, []) if isinstance(v, str) else []
+            if len(cands) != 1:
+                raise
+            i = cands[0]
         if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < k:
             raise InvalidProblem(f"pre-colour of node {v!r} must be an integer in 0..{k - 1}, got {c!r}")
         pre[i] = c
@@ -180,9 +209,8 @@ class GraphColoring(Task):
     name = "graph-coloring"
     default_model = "graph-coloring"
     #: threshold 1.0: each pass commits every forced node (one colour left) and one free choice, the
-    #: model's most confident; confident choices committed together can clash on an edge, and undoing
-    #: them together trapped the backjumping on small graphs. A 50-node graph then takes ~30 passes
-    #: per descent; 256 leave room for backjumps and restarts (solved graphs stop early)
+    #: model's most confident; 256 passes leave room for backjumps and restarts on 50-node graphs
+    #: (solved graphs stop early). The fewest colours on large graphs: ``chromatic`` (chromatic.py)
     solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
     complete_search = True  # domains drop the colours of coloured neighbours and those >= k: sound
     value_symmetry = True  # colours are interchangeable: the complete search opens them in order
@@ -190,24 +218,26 @@ class GraphColoring(Task):
     def __init__(
         self,
         k: int = 3,
-        max_nodes: int = 64,
-        train_min_nodes: int = 8,
-        train_max_nodes: int = 50,
-        train_k: Sequence[int] = (2, 3, 3, 3, 4),
-        precolor_prob: float = 0.3,
+        max_nodes: int = 1024,
+        train_min_nodes: int = 20,
+        train_max_nodes: int = 200,
+        train_k: Sequence[int] = (2, 3, 3, 4, 5, 6, 8, 10, 12, 16, 20, 30),
+        precolor_prob: float = 0.2,
+        output: str = "json",
     ) -> None:
         """Args:
-            k: colours, 1-10, when the problem does not give its own
-            max_nodes: canvas length: the largest graph (the shipped model: 64)
+            k: colours, 1-256, when the problem does not give its own
+            max_nodes: the largest graph taken (each canvas is as long as its batch's largest graph)
             train_min_nodes: smallest training graph
-            train_max_nodes: largest training graph
+            train_max_nodes: largest training graph (and the training canvas's length)
             train_k: colour counts drawn for training graphs
-            precolor_prob: share of pre-coloured nodes in training graphs
+            precolor_prob: share of training graphs with pre-coloured nodes
+            output: how a colouring is printed: json, or dimacs (s col K / l NODE COLOUR lines)
         """
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_COLORS:
             raise ConfigError(f"k must be an integer in 1..{MAX_COLORS}, got {k!r}")
-        if not 1 <= max_nodes <= NODE_TOKENS:
-            raise ConfigError(f"max_nodes must be in 1..{NODE_TOKENS}, got {max_nodes}")
+        if not 1 <= max_nodes <= MAX_NODES:
+            raise ConfigError(f"max_nodes must be in 1..{MAX_NODES}, got {max_nodes}")
         train_max_nodes = min(train_max_nodes, max_nodes)
         train_min_nodes = min(train_min_nodes, train_max_nodes)
         if not 1 <= train_min_nodes <= train_max_nodes:
@@ -219,26 +249,38 @@ class GraphColoring(Task):
         self.max_nodes = max_nodes
         self.train_min_nodes, self.train_max_nodes = train_min_nodes, train_max_nodes
         self.train_k = tuple(int(x) for x in train_k)
+        if any(not 1 <= x <= MAX_COLORS for x in self.train_k):
+            raise ConfigError(f"train_k must hold colour counts in 1..{MAX_COLORS}, got {self.train_k}")
         self.precolor_prob = precolor_prob
-        self.vocab = Vocab.build(COLOR_TOKENS, K_TOKENS + NODE_NAMES)
-        self.layout = Layout(
-            length=max_nodes, coords={"node": torch.arange(max_nodes)}, coord_sizes={"node": max_nodes}
-        )
+        if output not in ("json", "dimacs"):
+            raise ConfigError(f"output must be 'json' or 'dimacs', got {output!r}")
+        self.output = output  # how format_solution writes a colouring (CLI: --output dimacs)
+        self.vocab = Vocab.build(COLOR_TOKENS)
+        #: the training canvas (examples are padded to train_max_nodes); ``encode`` lays each batch
+        #: out as long as its largest graph
+        self.layout = Layout(length=train_max_nodes)
+        self._layouts: dict[int, Layout] = {train_max_nodes: self.layout}
         self._first = self.vocab.id("c0")
-        self._node0 = self.vocab.id("v0")
+
+    def _layout(self, n: int) -> Layout:
+        if n not in self._layouts:
+            self._layouts[n] = Layout(length=n)
+        return self._layouts[n]
 
     # --- problems ------------------------------------------------------------------
     def parse(self, problem: Any) -> ColoringProblem:
         return parse_coloring(problem, self.k, self.max_nodes)
 
-    def _context(self, p: ColoringProblem) -> list[int]:
-        ctx = [self.vocab.id(f"k{p.k}")]
-        for i, j in p.edges:
-            ctx += [self._node0 + i, self._node0 + j]
-        return ctx
+    def group_key(self, problem: Any) -> Any:
+        """Batches hold graphs of similar size: the node count rounded up to a power of two."""
+        try:
+            n = len(self.parse(problem).nodes)
+        except InvalidProblem:
+            return None
+        return 1 << max(n - 1, 0).bit_length()
 
     def encode(self, problems: Sequence[Any]) -> Canvas:
-        if isinstance(problems, (str, dict, nx.Graph)):
+        if isinstance(problems, (str, dict, nx.Graph, ColoringProblem)):
             raise InvalidProblem("encode takes a list of problems; wrap a single problem in a list")
         parsed = []
         for i, p in enumerate(problems):
@@ -246,12 +288,12 @@ class GraphColoring(Task):
                 parsed.append(self.parse(p))
             except InvalidProblem as e:
                 raise (InvalidProblem(f"problem {i}: {e}") if len(problems) > 1 else e) from None
-        B, N, V = len(parsed), self.max_nodes, len(self.vocab)
+        B, V = len(parsed), len(self.vocab)
+        N = max(len(p.nodes) for p in parsed)
         tokens = torch.full((B, N), self.vocab.mask_id, dtype=torch.long)
         fixed = torch.zeros(B, N, dtype=torch.bool)
         allowed = torch.zeros(B, N, V, dtype=torch.bool)
         peers = torch.zeros(B, N, N, dtype=torch.bool)
-        ctxs = []
         for b, p in enumerate(parsed):
             n = len(p.nodes)
             tokens[b, n:] = self.vocab.pad_id
@@ -265,43 +307,38 @@ class GraphColoring(Task):
                 e = torch.tensor(p.edges)
                 peers[b, e[:, 0], e[:, 1]] = True
                 peers[b, e[:, 1], e[:, 0]] = True
-            ctxs.append(self._context(p))
-        C = max(len(c) for c in ctxs)
-        context = torch.zeros(B, C, dtype=torch.long)
-        context_mask = torch.zeros(B, C, dtype=torch.bool)
-        for b, c in enumerate(ctxs):
-            context[b, : len(c)] = torch.tensor(c)
-            context_mask[b, : len(c)] = True
-        return Canvas(
-            tokens=tokens,
-            fixed=fixed,
-            layout=self.layout,
-            vocab=self.vocab,
-            allowed=allowed,
-            context=context,
-            context_mask=context_mask,
-            peers=peers,
-            meta=parsed,
-        )
+        return Canvas(tokens=tokens, fixed=fixed, layout=self._layout(N), vocab=self.vocab, allowed=allowed,
+                      peers=peers, meta=parsed)
 
     def decode(self, canvas: Canvas, tokens: torch.Tensor) -> list[dict[Hashable, int | None]]:
+        """Per item, ``{node: colour}`` keyed by the problem's own labels (None: uncoloured)."""
         v = (tokens - self._first).tolist()
-        out = []
-        for b, p in enumerate(canvas.meta):
-            out.append(
-                {
-                    _key(node): (v[b][i] if 0 <= v[b][i] < MAX_COLORS else None)
-                    for i, node in enumerate(p.nodes)
-                }
-            )
-        return out
+        return [
+            {node: (v[b][i] if 0 <= v[b][i] < MAX_COLORS else None) for i, node in enumerate(p.nodes)}
+            for b, p in enumerate(canvas.meta)
+        ]
 
-    def format_solution(self, solution: dict[Hashable, int | None] | None) -> str:
+    def format_solution(self, solution: dict[Hashable, int | None] | None, style: str | None = None) -> str:
+        """``style`` (default: the task option ``output``) "json" (see ``io.format_coloring``) or
+        "dimacs" (``s col K`` and ``l NODE COLOUR`` solution lines)."""
+        return format_coloring(solution, style or self.output)
+
+    def cli_chromatic(self, problems: list[Any], solver: Any, time_limit: float | None, as_json: bool) -> int:
+        """``constrained solve graph-coloring G --chromatic [--time-limit S]``: per graph, the bounds
+        ``[lower, upper]`` and the colouring for the upper bound. Exit 0 (a colouring is always found)."""
         import json  # noqa: PLC0415
 
-        if solution is None:
-            return "null"
-        return json.dumps({str(k): v for k, v in solution.items()})
+        from .chromatic import chromatic  # noqa: PLC0415
+
+        for problem in problems:
+            r = chromatic(self, problem, solver, time_limit=60.0 if time_limit is None else time_limit)
+            if as_json:
+                print(json.dumps(r.to_dict(), default=str))
+                continue
+            print(self.format_solution(r.colouring))
+            print(f"chromatic number in [{r.lower}, {r.upper}] ({r.status}); lower: {r.lower_reason}; "
+                  f"upper: {r.upper_reason}; {r.seconds:.1f} s")
+        return 0
 
     def read_problems(self, path: Path) -> list[Any]:
         return read_graph_file(path)
@@ -311,7 +348,7 @@ class GraphColoring(Task):
         p = self.parse(result.problem)
         g = p.graph()
         colours = result.solution or {}
-        col = {node: colours.get(_key(node)) for node in p.nodes}
+        col = {node: colours.get(node) for node in p.nodes}
         bad = {
             frozenset((p.nodes[i], p.nodes[j]))
             for i, j in p.edges
@@ -320,13 +357,23 @@ class GraphColoring(Task):
         state = "valid" if getattr(result, "valid", False) else "not solved"
         return draw_graph(g, path, col, bad, title=f"{p.k}-colouring ({state})")
 
+    def trace_view(self, canvas: Canvas) -> Any:
+        """The trace page's graph view (nodes placed by networkx's spring layout, filled with their
+        colour) for graphs of up to ``TRACE_MAX_NODES`` nodes; larger ones fall back to a strip."""
+        from .trace_view import coloring_trace_view  # noqa: PLC0415 (traces only)
+
+        return coloring_trace_view(self, canvas)
+
     # --- constraints ---------------------------------------------------------------
     def _ks(self, canvas: Canvas, device: torch.device) -> torch.Tensor:
         return torch.tensor([p.k for p in canvas.meta], device=device)
 
+    def _kmax(self, canvas: Canvas) -> int:
+        return max(p.k for p in canvas.meta)
+
     def _adjacency(self, canvas: Canvas, device: torch.device) -> torch.Tensor:
         """[B, N, N] float: each item's adjacency, from ``Canvas.peers`` (set by ``encode``) or, for a
-        canvas built elsewhere (the training collator's), from the problems in ``canvas.meta``."""
+        canvas built elsewhere, from the problems in ``canvas.meta``."""
         if canvas.peers is not None:
             return canvas.peers.to(device).float()
         B, N = canvas.tokens.shape
@@ -339,17 +386,19 @@ class GraphColoring(Task):
         return adj
 
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
-        oh = value_onehot(tokens, self._first, MAX_COLORS)  # [B, N, C]
+        K = self._kmax(canvas)
+        oh = value_onehot(tokens, self._first, MAX_COLORS)[..., :K]  # [B, N, K]: colours >= K count as over
         adj = self._adjacency(canvas, tokens.device)  # [B, N, N]
         same = (torch.bmm(adj, oh) * oh).sum(-1) > 0  # a neighbour has my colour
         real = canvas.tokens != self.vocab.pad_id
-        filled = oh.sum(-1) > 0
-        over = filled & ((tokens - self._first) >= self._ks(canvas, tokens.device)[:, None])
+        val = tokens - self._first
+        filled = (val >= 0) & (val < MAX_COLORS)
+        over = filled & (val >= self._ks(canvas, tokens.device)[:, None])
         viol = (same | over) & real
         ok = (filled | ~real).all(-1) & ~viol.any(-1)
         msgs: list[list[str]] = []
         if messages:
-            col = (tokens - self._first).tolist()
+            col = val.tolist()
             for b, p in enumerate(canvas.meta):
                 out = []
                 for i, j in p.edges:
@@ -366,26 +415,34 @@ class GraphColoring(Task):
         return Report(ok=ok, violations=viol, messages=msgs)
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
-        oh = value_onehot(tokens, self._first, MAX_COLORS)
-        used = torch.bmm(self._adjacency(canvas, tokens.device), oh) > 0.5  # [B, N, C] colours of filled neighbours
-        in_k = (
-            torch.arange(MAX_COLORS, device=tokens.device)[None, :] < self._ks(canvas, tokens.device)[:, None]
-        )
+        K = self._kmax(canvas)
+        oh = value_onehot(tokens, self._first, K)
+        used = torch.bmm(self._adjacency(canvas, tokens.device), oh) > 0.5  # [B, N, K] colours of filled neighbours
+        in_k = torch.arange(K, device=tokens.device)[None, :] < self._ks(canvas, tokens.device)[:, None]
         B, N = tokens.shape
         out = torch.zeros(B, N, len(self.vocab), dtype=torch.bool, device=tokens.device)
-        out[..., self._first : self._first + MAX_COLORS] = ~used & in_k[:, None, :]
+        out[..., self._first : self._first + K] = ~used & in_k[:, None, :]
         out[..., self.vocab.pad_id] = canvas.tokens == self.vocab.pad_id
         return out
 
+    def explain_empty(self, canvas: Canvas, tokens: torch.Tensor, positions: list[int]) -> str:
+        p = canvas.meta[0]
+        return f"node {p.nodes[positions[0]]!r} has no colour left: its neighbours hold all {p.k}"
+
     # --- data ----------------------------------------------------------------------
     def training_example(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """A planted k-colourable graph of a random family and size; target = the planted
-        colouring; with probability ``precolor_prob`` 5-25 % of nodes are pre-coloured."""
+        """A planted k-colourable graph of a random family (G(n,p), planar, bipartite, regular) and
+        size (log-uniform in train_min_nodes..train_max_nodes), k drawn from ``train_k`` (at most
+        n / 2); target = the planted colouring; with probability ``precolor_prob`` 5-25 % of nodes
+        are pre-coloured. ``peers`` [N, N] is the adjacency the graph model reads."""
+        lo, hi = np.log(self.train_min_nodes), np.log(self.train_max_nodes + 1)
+        n = int(np.exp(rng.uniform(lo, hi)))
+        n = min(max(n, self.train_min_nodes), self.train_max_nodes)
         k = int(self.train_k[int(rng.integers(len(self.train_k)))])
-        n = int(rng.integers(self.train_min_nodes, self.train_max_nodes + 1))
+        k = max(1, min(k, n // 2))
         g, colours = planted_graph(rng, "mixed", n, k)
         n = g.number_of_nodes()
-        N, V = self.max_nodes, len(self.vocab)
+        N, V = self.layout.length, len(self.vocab)
         tokens = torch.full((N,), self.vocab.pad_id, dtype=torch.long)
         for v, c in colours.items():
             tokens[v] = self._first + c
@@ -397,15 +454,18 @@ class GraphColoring(Task):
         allowed = torch.zeros(N, V, dtype=torch.bool)
         allowed[:n, self._first : self._first + k] = True
         allowed[n:, self.vocab.pad_id] = True
-        p = ColoringProblem(
-            nodes=list(range(n)), edges=sorted((min(u, v), max(u, v)) for u, v in g.edges()), k=k
-        )
+        edges = sorted((min(u, v), max(u, v)) for u, v in g.edges())
+        peers = torch.zeros(N, N, dtype=torch.bool)
+        if edges:
+            e = torch.tensor(edges)
+            peers[e[:, 0], e[:, 1]] = True
+            peers[e[:, 1], e[:, 0]] = True
         return {
             "tokens": tokens,
             "fixed": fixed,
             "allowed": allowed,
-            "context": torch.tensor(self._context(p), dtype=torch.long),
-            "meta": p,  # the collator's domains (for a domain-reading model) need k and the edges
+            "peers": peers,
+            "meta": ColoringProblem(nodes=list(range(n)), edges=edges, k=k),  # the collator's domains need k
         }
 
     def generate(
@@ -445,14 +505,8 @@ class GraphColoring(Task):
         return out
 
 
-def _key(node: Hashable) -> Hashable:
-    """Solution keys: ints and strings as they are, anything else (tuples...) as its text, so
-    a solution always serialises to JSON."""
-    return node if isinstance(node, (int, str)) else str(node)
-
-
 def is_proper_coloring(g: nx.Graph, colours: dict[Hashable, int | None], k: int) -> bool:
     """Independent check with networkx: every node coloured in 0..k-1, no monochromatic edge."""
-    if any(colours.get(_key(v)) is None or not 0 <= colours[_key(v)] < k for v in g.nodes()):
+    if any(colours.get(v) is None or not 0 <= colours[v] < k for v in g.nodes()):
         return False
-    return all(colours[_key(u)] != colours[_key(v)] for u, v in g.edges())
+    return all(colours[u] != colours[v] for u, v in g.edges())
