@@ -96,19 +96,20 @@ class Solver:
         self.device = torch.device(device)
         self.stats = RunStats()  # accumulated over every run() of this solver
 
-    @property
-    def complete(self) -> bool:
-        """Whether ``run`` searches completely: ``search="complete"``, or ``"auto"`` on a task that
-        allows it (``Task.complete_search``) with domains and validator on."""
+    def complete(self, canvas: Canvas) -> bool:
+        """Whether ``run`` searches ``canvas`` completely: ``search="complete"``, or ``"auto"`` on a task
+        that allows it (``Task.complete_search``, ``Task.prefers_complete_search``) with domains and
+        validator on."""
         cfg = self.config
         if cfg.search == "complete":
             return True
-        return cfg.search == "auto" and self.task.complete_search and cfg.domains and cfg.validator_renoise
+        return (cfg.search == "auto" and self.task.complete_search and cfg.domains and cfg.validator_renoise
+                and self.task.prefers_complete_search(canvas))
 
     def run(self, canvas: Canvas, problems: Sequence[Any] | None = None) -> list[Result]:
         """Solve the batch ``canvas`` (problems: the native inputs, echoed into each Result)."""
         cfg, canvas = self.config, canvas.to(self.device)
-        if not self.complete:
+        if not self.complete(canvas):
             traces: list[list[PassRecord]] = [[] for _ in range(canvas.batch_size)]
             record = trace_recorder(self.task, traces, canvas.vocab.mask_id) if cfg.trace else None
             results = LocalSearch(self.task, self.model, self.noise, cfg, self.stats, on_pass=record).run(

@@ -85,6 +85,12 @@ class Task(ABC):
         smallest choice first (fail-first). None: the positions' candidate counts alone."""
         return None
 
+    def prefers_complete_search(self, canvas: Canvas) -> bool:
+        """Whether ``search="auto"`` runs the complete search on this batch (default: whenever the task
+        allows it). A task may keep large instances, which a one-decision-per-pass search would not
+        finish within a budget, for the local search."""
+        return self.complete_search
+
     def explain_empty(self, canvas: Canvas, tokens: torch.Tensor, positions: list[int]) -> str:
         """Why ``positions`` (at least one) have no candidate left on the one-item canvas ``tokens``
         [1, L], in words (``Result.messages`` of an infeasible problem); a task names the clearest."""

@@ -214,6 +214,11 @@ class GraphColoring(Task):
     solver_defaults: dict[str, Any] = {"max_passes": 256, "threshold": 1.0}
     complete_search = True  # domains drop the colours of coloured neighbours and those >= k: sound
     value_symmetry = True  # colours are interchangeable: the complete search opens them in order
+    #: ``search="auto"`` searches completely up to this many nodes, and locally (re-noising) above
+    complete_max_nodes = 100
+
+    def prefers_complete_search(self, canvas: Canvas) -> bool:
+        return int((canvas.tokens != self.vocab.pad_id).sum(-1).max()) <= self.complete_max_nodes
 
     def __init__(
         self,
