@@ -68,7 +68,11 @@ def chromatic_number(g: nx.Graph) -> int:
     return k
 
 
-def bench_coloring_heldout(n: int, lines: list[str], model: str = "default") -> None:
+HELDOUT_SETTINGS = ("model only", "local 64", "local default", "complete")
+
+
+def bench_coloring_heldout(n: int, lines: list[str], model: str = "default",
+                           settings: tuple[str, ...] = HELDOUT_SETTINGS) -> None:
     task = load_task("graph-coloring", k=3)
     pairs = task.generate(n, seed=2026, family="mixed", min_nodes=20, max_nodes=50, k=3)
     problems = [p for p, _ in pairs]
@@ -83,11 +87,15 @@ def bench_coloring_heldout(n: int, lines: list[str], model: str = "default") -> 
         "|---|---|---|---|---|",
     ]
     default_passes = task.solver_defaults.get("max_passes", 64)
-    for name, opts in (
-        ("model only", {"model_only": True}),
-        ("full (domains, re-noising, backjumping, tabu, restarts), 64 passes", {"max_passes": 64}),
-        (f"full, {default_passes} passes (the task's default)", {}),
+    for key, name, opts in (
+        ("model only", "model only", {"model_only": True}),
+        ("local 64", "local search (domains, re-noising, backjumping, tabu, restarts), 64 passes",
+         {"max_passes": 64, "search": "local"}),
+        ("local default", f"local search, {default_passes} passes", {"search": "local"}),
+        ("complete", f"complete search, {default_passes} passes (the task's default up to 100 nodes)", {}),
     ):
+        if key not in settings:
+            continue
         solver = make_solver(task, model, **opts)
         t0 = time.perf_counter()
         res = solve_with(solver, problems, batch_size=256)
@@ -231,6 +239,7 @@ def main() -> None:
     ap.add_argument("--out", default="graphs", help="results section name (benchmarks/results/NAME.md)")
     ap.add_argument("--append", action="store_true", help="add to the results file instead of replacing it")
     ap.add_argument("--skip", nargs="*", default=[], choices=["heldout", "atlas", "generation", "dimacs"])
+    ap.add_argument("--heldout-settings", nargs="*", default=list(HELDOUT_SETTINGS), choices=HELDOUT_SETTINGS)
     ap.add_argument("--dimacs-parts", nargs="*", default=["dsatur", "cpsat", "ours"],
                     choices=["dsatur", "cpsat", "ours", "scale"],
                     help="DIMACS: which solvers to run (others' stored figures are kept); scale: one forward pass "
@@ -251,7 +260,7 @@ def main() -> None:
     lines = ["## Graphs", "", f"Command: `{command()}`", "", f"Machine: {machine()}", ""]
     t0 = time.perf_counter()
     if "heldout" not in a.skip:
-        bench_coloring_heldout(a.coloring, lines, a.coloring_model)
+        bench_coloring_heldout(a.coloring, lines, a.coloring_model, tuple(a.heldout_settings))
     if "atlas" not in a.skip:
         bench_atlas(lines, a.atlas_passes, a.coloring_model)
     if "generation" not in a.skip:
