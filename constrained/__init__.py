@@ -11,10 +11,8 @@ command's help, task list and input errors do not pay for torch and transformers
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from .errors import ConfigError, ConstrainedError, InvalidProblem, ModelMismatch
+from .lazy import lazy_exports
 from .registry import list_tasks, load_task, register_task
 
 __version__ = "0.1.0"
@@ -62,14 +60,4 @@ __all__ = [
     "solve_with",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

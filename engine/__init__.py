@@ -6,8 +6,7 @@ while the denoisers (``DenoiserModel``, ``HFMaskedLMDenoiser``) bring in transfo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from constrained.lazy import lazy_exports
 
 _WHERE = {
     "DenoiserConfig": ".model",
@@ -25,14 +24,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

@@ -4,8 +4,7 @@ importing this package costs nothing."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from constrained.lazy import lazy_exports
 
 _WHERE = {
     "CodeEdit": ".code",
@@ -19,8 +18,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
