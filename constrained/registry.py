@@ -73,12 +73,17 @@ def _unknown(task: str) -> ConfigError:
                        f"known tasks: {', '.join(sorted(_FACTORIES))}")
 
 
-def task_factory(task: str) -> Callable[..., Task]:
-    """The callable that builds ``task`` (imports its module)."""
+def _registered(task: str) -> Callable[..., Task] | str:
+    """What ``task`` is registered as: its factory, or a "module:attr" string not yet imported."""
     _read_entry_points()
     if task not in _FACTORIES:
         raise _unknown(task)
-    f = _FACTORIES[task]
+    return _FACTORIES[task]
+
+
+def task_factory(task: str) -> Callable[..., Task]:
+    """The callable that builds ``task`` (imports its module)."""
+    f = _registered(task)
     if isinstance(f, str):
         module, _, attr = f.partition(":")
         try:
@@ -95,10 +100,7 @@ def task_factory(task: str) -> Callable[..., Task]:
 def describe_task(task: str) -> TaskInfo:
     """Options, defaults, input formats and an example of a registered task (see
     :mod:`constrained.taskinfo`); built-in tasks are read from source, not imported."""
-    _read_entry_points()
-    if task not in _FACTORIES:
-        raise _unknown(task)
-    f = _FACTORIES[task]
+    f = _registered(task)
     if isinstance(f, str):
         module, _, attr = f.partition(":")
         info = describe_source(task, module, attr)

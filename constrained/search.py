@@ -129,7 +129,6 @@ class CompleteSearch:
     def run(self, canvas: Canvas, problems: Sequence[Any] | None = None) -> list[Result]:
         t0 = time.perf_counter()
         s = SearchState.start(canvas)
-        self._canvas = canvas
         gen = torch.Generator(device=canvas.tokens.device).manual_seed(self.seed)
         static = canvas.domain()
         coords = {k: v.to(canvas.tokens.device) for k, v in canvas.layout.coords.items()}
@@ -198,12 +197,12 @@ class CompleteSearch:
                     alive.append(rows[fine])
                     alive_dom.append(dom[idx[fine]])
                     if bool(complete.any()):
-                        self._on_solution(s, rows[complete])
+                        self._on_solution(canvas, s, rows[complete])
                     again[idx[broken | complete]] = True  # complete: under check_unique it went on
                 else:
                     again |= has_forced
             if bool(solved.any()):
-                self._on_solution(s, todo[solved])
+                self._on_solution(canvas, s, todo[solved])
             if bool(dead.any()):
                 self._backtrack(canvas, s, todo[dead], view[dead], empty[dead])
             still = ~(dead | solved | has_forced)
@@ -243,7 +242,7 @@ class CompleteSearch:
         s.depth[rows] = j + 1
         s.backtracks[rows] += 1
 
-    def _on_solution(self, s: SearchState, rows: torch.Tensor) -> None:
+    def _on_solution(self, canvas: Canvas, s: SearchState, rows: torch.Tensor) -> None:
         """A complete, valid canvas: done, unless uniqueness is asked and this is the first one
         (then it is kept and the search goes on as if it had failed)."""
         if not self.check_unique:
@@ -253,7 +252,7 @@ class CompleteSearch:
         s.first[rows[first]] = s.tokens[rows[first]]
         s.found[rows] += 1
         s.status[rows[~first]] = SOLVED  # a second solution: not unique
-        self._backtrack(self._canvas, s, rows[first])
+        self._backtrack(canvas, s, rows[first])
 
     def _exhausted(self, canvas: Canvas, s: SearchState, rows: torch.Tensor, view: torch.Tensor | None,
                    empty: torch.Tensor | None) -> None:
@@ -364,7 +363,6 @@ class CompleteSearch:
     def _results(self, canvas: Canvas, s: SearchState, problems: Sequence[Any] | None,
                  seconds: float) -> list[Result]:
         B = canvas.tokens.shape[0]
-        unique_known = self.check_unique
         final = torch.where((s.found > 0)[:, None], s.first, s.tokens)
         final = torch.where(canvas.fixed, canvas.tokens, final)
         rep = self.task.validate(canvas, final, messages=True)
@@ -377,7 +375,7 @@ class CompleteSearch:
             if status == "solved" and not valid:  # never call a canvas the validator rejects solved
                 status = "unsolved"
             unique = None
-            if unique_known and status == "solved":
+            if self.check_unique and status == "solved":
                 if s.found[b] >= 2:
                     unique = False
                 elif s.found[b] == 1 and s.status[b] == SOLVED:

@@ -434,14 +434,7 @@ class CodeInfill(Task):
 
     def read_problems(self, path: Path) -> list[Any]:
         path = Path(path)
-        try:  # newline="": CRLF stays CRLF; a leading BOM stays in the text and so in the output
-            with open(path, encoding="utf-8", newline="") as f:
-                text = f.read()
-        except UnicodeDecodeError as e:
-            raise InvalidProblem(f"{path} is not UTF-8 text: {e}") from None
-        except OSError as e:
-            raise InvalidProblem(f"cannot read {path}: {e.strerror or e}") from None
-        return [{"source": text, "name": str(path)}]
+        return [{"source": read_source(path, InvalidProblem), "name": str(path)}]
 
     # --- constraints ---------------------------------------------------------------
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
@@ -666,6 +659,18 @@ def _check_text(text: str, name: str) -> None:
                              f"which is not valid Unicode text") from None
 
 
+def read_source(path: Path, error: type[Exception], what: str = "") -> str:
+    """The text of ``path`` exactly as written (``newline=""``: CRLF stays CRLF; a leading BOM stays
+    in the text and so in the output). Not UTF-8 or unreadable: ``error`` naming the file."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise error(f"{what}{path} is not UTF-8 text: {e}") from None
+    except OSError as e:
+        raise error(f"cannot read {what}{path}: {e.strerror or e}") from None
+
+
 def _read_tests(tests: str) -> str:
     """``tests`` is a path to a test file or the test code itself."""
     if not isinstance(tests, str) or not tests.strip():
@@ -676,14 +681,7 @@ def _read_tests(tests: str) -> str:
     except (OSError, ValueError):  # a name too long for the file system: test code
         is_file = False
     if is_file:
-        path = Path(tests)
-        try:
-            with open(path, encoding="utf-8", newline="") as f:
-                tests = f.read()
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"tests file {path} is not UTF-8 text: {e}") from None
-        except OSError as e:
-            raise ConfigError(f"cannot read tests file {path}: {e.strerror or e}") from None
+        tests = read_source(Path(tests), ConfigError, "tests file ")
     if "\x00" in tests:
         raise ConfigError("the tests contain a null byte")
     try:
