@@ -121,18 +121,13 @@ def solve_with(solver: Solver, problems: Sequence[Any], *, batch_size: int = 256
     for idx in groups.values():
         for start in range(0, len(idx), batch_size):
             chunk = idx[start : start + batch_size]
-            ok_idx = []
-            for i in chunk:  # isolate bad problems so one does not sink its batch
-                try:
-                    task.encode([problems[i]])
-                    ok_idx.append(i)
-                except InvalidProblem as e:
-                    if on_invalid == "raise":
-                        raise
-                    results[i] = Result(problem=problems[i], solution=None, valid=False, passes=0, error=str(e))
-            if ok_idx:
-                batch = [problems[i] for i in ok_idx]
-                for i, r in zip(ok_idx, solver.run(task.encode(batch), batch)):
+            batch = [problems[i] for i in chunk]
+            try:  # encoded once; one at a time only when some problem in it is bad
+                pairs = [(chunk, task.encode(batch))]
+            except InvalidProblem:
+                pairs = _encode_each(task, problems, chunk, results, on_invalid)
+            for ok_idx, canvas in pairs:
+                for i, r in zip(ok_idx, solver.run(canvas, [problems[i] for i in ok_idx])):
                     results[i] = r
             if bar is not None:
                 bar.update(len(chunk))
@@ -141,3 +136,19 @@ def solve_with(solver: Solver, problems: Sequence[Any], *, batch_size: int = 256
     if bar is not None:
         bar.close()
     return [r for r in results if r is not None]
+
+
+def _encode_each(task: Task, problems: Sequence[Any], chunk: list[int], results: list[Result | None],
+                 on_invalid: str) -> list[tuple[list[int], Any]]:
+    """The good problems of ``chunk`` as one canvas, after finding the bad ones one by one (each gets
+    an unsolved Result naming what is wrong, or the first is raised)."""
+    ok_idx = []
+    for i in chunk:
+        try:
+            task.encode([problems[i]])
+            ok_idx.append(i)
+        except InvalidProblem as e:
+            if on_invalid == "raise":
+                raise
+            results[i] = Result(problem=problems[i], solution=None, valid=False, passes=0, error=str(e))
+    return [(ok_idx, task.encode([problems[i] for i in ok_idx]))] if ok_idx else []

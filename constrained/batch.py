@@ -215,11 +215,14 @@ class BatchJob:
         that fail alone are found; they become ``error`` records, the rest are solved."""
         try:
             return self.solve(items)
+        except InvalidProblem as e:  # parsed alone (check) but does not encode: found by halving
+            if len(items) == 1:
+                return [self._record(items[0], "invalid-input", reason=f"line {items[0].line}: {e}")]
         except Exception as e:  # noqa: BLE001 (any failure of one batch must not stop the job)
             if len(items) == 1:
                 return [self._record(items[0], "error", reason=f"{type(e).__name__}: {e}")]
-            mid = len(items) // 2
-            return self.solve_isolated(items[:mid]) + self.solve_isolated(items[mid:])
+        mid = len(items) // 2
+        return self.solve_isolated(items[:mid]) + self.solve_isolated(items[mid:])
 
     # --- the stream --------------------------------------------------------------------
     def check(self, item: InputItem) -> tuple[Any, BatchRecord | None]:
@@ -228,7 +231,7 @@ class BatchJob:
             return None, self._record(item, "invalid-input", reason=item.reason)
         try:
             key = self.task.group_key(item.problem)
-            self.task.encode([item.problem])
+            self.task.parse(item.problem)  # encoded with its batch; one that parses but does not fit is found there
         except (InvalidProblem, ValueError, TypeError) as e:
             return None, self._record(item, "invalid-input", reason=f"line {item.line}: {e}")
         except Exception as e:  # noqa: BLE001 (a task failing on one record must not stop the job)

@@ -8,7 +8,7 @@ and makes training and evaluation data. It never calls the engine.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .canvas import Canvas
+from .errors import InvalidProblem
 from .layout import Layout
 from .report import Report
 from .vocab import Vocab
@@ -49,10 +50,45 @@ class Task(ABC):
     #: keeps one solution of each class of relabellings (and makes check_unique mean "up to them")
     value_symmetry: bool = False
 
+    #: what one problem is called in messages ("puzzle", "spec", "request")
+    item_name: str = "problem"
+    #: optional hooks a task may define (None when it has none):
+    #: ``draw(result, path) -> Path`` writes a picture of a result (``constrained solve --draw``)
+    draw: Callable[[Any, str | Path], Path] | None = None
+    #: ``trace_view(canvas) -> TraceView``: how the trace page draws this task's canvas
+    #: (:mod:`constrained.trace_views`; without it a view registered for the task's name, or a grid)
+    trace_view: Callable[[Canvas], Any] | None = None
+    #: where the training data comes from, in words, for the model card ``finetune`` writes
+    data_card: str | None = None
+    #: ``inline_problems(text) -> list``: problems typed on the command line, when a task reads them
+    #: differently from a file (default: the text is one problem)
+    inline_problems: Callable[[str], list[Any]] | None = None
+
     # --- problems -------------------------------------------------------------------
-    @abstractmethod
+    def parse(self, problem: Any) -> Any:
+        """One native problem to the form ``encode_parsed`` takes (default: unchanged). Raises
+        InvalidProblem naming what is wrong."""
+        return problem
+
     def encode(self, problems: Sequence[Any]) -> Canvas:
-        """Native problems to a canvas. Raises InvalidProblem naming what is wrong."""
+        """Native problems (a list) to a canvas: each is parsed (``parse``), then all are encoded
+        together (``encode_parsed``). Raises InvalidProblem naming what is wrong, prefixed with
+        ``problem K:`` (``item_name``) when the batch holds more than one."""
+        if isinstance(problems, (str, bytes, Mapping)) or not isinstance(problems, Sequence):
+            raise InvalidProblem(f"encode takes a list of {self.item_name}s, got {type(problems).__name__}; "
+                                 f"wrap a single {self.item_name} in a list")
+        parsed = []
+        for k, p in enumerate(problems):
+            try:
+                parsed.append(self.parse(p))
+            except InvalidProblem as e:
+                raise (InvalidProblem(f"{self.item_name} {k}: {e}") if len(problems) > 1 else e) from None
+        return self.encode_parsed(parsed)
+
+    def encode_parsed(self, parsed: list[Any]) -> Canvas:
+        """Parsed problems (``parse``'s output, one per item) to a canvas. Raises InvalidProblem for a
+        problem that parses but does not fit (e.g. too long for the canvas)."""
+        raise NotImplementedError(f"task {self.name!r} defines neither encode_parsed nor encode")
 
     @abstractmethod
     def decode(self, canvas: Canvas, tokens: torch.Tensor) -> list[Any]:

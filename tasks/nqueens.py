@@ -77,8 +77,8 @@ class NQueens(Task):
                 raise InvalidProblem(f"given queens in rows {r + 1} and {s + 1} attack each other")
         return cols
 
-    def encode(self, problems: Sequence[Any]) -> Canvas:
-        cols = torch.tensor([self.parse(p) for p in problems], dtype=torch.long).view(-1, self.n)
+    def encode_parsed(self, parsed: list[list[int]]) -> Canvas:
+        cols = torch.tensor(parsed, dtype=torch.long).view(-1, self.n)
         fixed = cols > 0
         tokens = torch.where(fixed, cols + self._first - 1, self.vocab.mask_id)
         return Canvas(tokens=tokens, fixed=fixed, layout=self.layout, vocab=self.vocab)

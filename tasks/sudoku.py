@@ -8,7 +8,6 @@ validates exactly with per-cell conflicts.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 
 from constrained.canvas import Canvas
-from constrained.constraints import alldiff_hall, alldiff_locked, alldiff_propagate, alldiff_violations, value_onehot
+from constrained.constraints import AllDifferent, value_onehot
 from constrained.errors import InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Check, Report
@@ -61,6 +60,7 @@ class Sudoku(Task):
     """
 
     name = "sudoku"
+    item_name = "puzzle"
     default_model = "sudoku"
     #: a torch-free check of a puzzle typed on the command line (before torch loads)
     input_check = "constrained.tasks.sudoku_grid:check_puzzle"
@@ -116,15 +116,7 @@ class Sudoku(Task):
         check_givens(cells, self.layout.groups, self.layout.group_names)
         return cells
 
-    def encode(self, problems: Sequence[Any]) -> Canvas:
-        if isinstance(problems, (str, bytes)):
-            raise InvalidProblem("encode takes a list of puzzles; wrap a single puzzle in a list")
-        rows = []
-        for k, p in enumerate(problems):
-            try:
-                rows.append(self.parse(p))
-            except InvalidProblem as e:
-                raise InvalidProblem(f"puzzle {k}: {e}") if len(problems) > 1 else e from None
+    def encode_parsed(self, rows: list[list[int]]) -> Canvas:
         cells = torch.tensor(rows, dtype=torch.long).view(-1, 81)
         fixed = cells > 0
         tokens = torch.where(fixed, cells + self._first - 1, torch.full_like(cells, self.vocab.mask_id))
@@ -146,10 +138,14 @@ class Sudoku(Task):
     def _onehot(self, tokens: torch.Tensor) -> torch.Tensor:
         return value_onehot(tokens, self._first, 9)
 
+    def _alldiff(self, device: torch.device) -> AllDifferent:
+        """Every row, column and box (and diagonal) holds each digit once."""
+        return AllDifferent(self.layout.membership.to(device), exact=True, rounds=self.locked_rounds)
+
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
         oh = self._onehot(tokens)  # [B, 81, 9]
         m = self.layout.membership.to(tokens.device)
-        viol = alldiff_violations(m, oh)
+        viol = self._alldiff(tokens.device).violations(oh)
         filled = oh.sum(-1) > 0
         ok = filled.all(-1) & ~viol.any(-1)
         msgs: list[list[str]] = []
@@ -172,21 +168,10 @@ class Sudoku(Task):
         return Report(ok=ok, violations=viol, messages=msgs, checks=checks)
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor, within: torch.Tensor | None = None) -> torch.Tensor:
-        oh = self._onehot(tokens)
-        # singles propagated to a fixpoint (a contradiction shows as an empty domain at once)
+        """Singles propagated to a fixpoint, then locked candidates and Hall sets (``locked_rounds``
+        rounds): a contradiction shows as an empty domain at once."""
         digits = None if within is None else within[..., self._first : self._first + 9]
-        m = self.layout.membership.to(tokens.device)
-        cand = alldiff_propagate(m, oh, within=digits)  # [B, 81, 9]
-        empty = oh.sum(-1) < 0.5
-        act = torch.arange(tokens.shape[0], device=tokens.device)  # items still narrowing
-        for _ in range(self.locked_rounds):  # locked candidates and Hall sets, then singles again
-            c, e = cand[act], empty[act]
-            narrowed = alldiff_hall(m, alldiff_locked(m, c, e), e)
-            changed = (narrowed != c).any((1, 2))
-            act, narrowed = act[changed], narrowed[changed]
-            if act.numel() == 0:
-                break
-            cand[act] = alldiff_propagate(m, oh[act], within=narrowed)
+        cand = self._alldiff(tokens.device).candidates(self._onehot(tokens), within=digits)  # [B, 81, 9]
         B = tokens.shape[0]
         out = torch.zeros(B, 81, len(self.vocab), dtype=torch.bool, device=tokens.device)
         out[..., self._first : self._first + 9] = cand

@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import torch
 
-
-def value_onehot(tokens: torch.Tensor, first_id: int, n_values: int) -> torch.Tensor:
-    """[B, L] token ids -> [B, L, n] float one-hot of value ``id - first_id``; other ids -> zeros."""
-    v = tokens - first_id
-    ok = (v >= 0) & (v < n_values)
-    oh = torch.zeros(*tokens.shape, n_values, device=tokens.device)
-    oh.scatter_(-1, v.clamp(0, n_values - 1).unsqueeze(-1), ok.unsqueeze(-1).float())
-    return oh
+from .base import Constraint
 
 
 def _group_counts(membership: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
@@ -227,3 +220,58 @@ def _overlaps(m: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torc
         g, h = ((share >= 2) & ~torch.eye(len(exact), dtype=torch.bool, device=m.device)).nonzero(as_tuple=True)
         _OVERLAPS[key] = (exact[g] * exact[h], exact[h] * (1 - exact[g]), exact[g])
     return _OVERLAPS[key]
+
+
+class AllDifferent(Constraint):
+    """All-different over groups of positions (Sudoku's rows, columns and boxes; Sudoku-X's diagonals).
+
+    membership: [G, L] float, 1 where position l belongs to group g (or [B, G, L], one layout per item).
+    exact: groups of exactly V positions hold every value once (a permutation), which enables hidden
+    singles, propagation to a fixpoint, locked candidates and Hall sets in ``candidates``.
+    names: optional [G] group names for ``messages`` (e.g. "row 3").
+    rounds: at most this many rounds of locked candidates and Hall sets in ``candidates`` (0: singles only).
+    """
+
+    def __init__(self, membership: torch.Tensor, exact: bool = False, names: list[str] | None = None,
+                 rounds: int = 64):
+        self.membership = membership.float()
+        self.exact = exact
+        self.names = names
+        self.rounds = rounds
+
+    def violations(self, onehot: torch.Tensor) -> torch.Tensor:
+        return alldiff_violations(self.membership, onehot)
+
+    def to(self, device: torch.device | str) -> AllDifferent:
+        """This constraint with its membership on ``device``."""
+        if self.membership.device == torch.device(device):
+            return self
+        return AllDifferent(self.membership.to(device), self.exact, self.names, self.rounds)
+
+    def candidates(self, onehot: torch.Tensor, within: torch.Tensor | None = None) -> torch.Tensor:
+        """Singles (hidden singles too when ``exact``) propagated to a fixpoint, then, for exact groups,
+        locked candidates and Hall sets, repeated until nothing changes. ``within`` [B, L, V] bool:
+        values ruled out elsewhere (a search's refuted values), which the propagation counts."""
+        m = self.membership
+        if not self.exact:
+            return alldiff_candidates(m, onehot, within=within)
+        cand = alldiff_propagate(m, onehot, within=within)
+        empty = onehot.sum(-1) < 0.5
+        act = torch.arange(onehot.shape[0], device=onehot.device)
+        for _ in range(self.rounds):
+            c, e = cand[act], empty[act]
+            narrowed = alldiff_hall(m, alldiff_locked(m, c, e), e)
+            changed = (narrowed != c).flatten(1).any(-1)
+            act, narrowed = act[changed], narrowed[changed]
+            if act.numel() == 0:
+                break
+            cand[act] = alldiff_propagate(m, onehot[act], within=narrowed)
+        return cand
+
+    def messages(self, onehot: torch.Tensor, b: int) -> list[str]:
+        counts = torch.einsum("gl,ln->gn", self.membership, onehot[b])
+        out = []
+        for g, v in (counts > 1.5).nonzero().tolist():
+            where = self.names[g] if self.names else f"group {g}"
+            out.append(f"{where} holds value {v} {int(counts[g, v])} times")
+        return out
