@@ -150,7 +150,7 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 def resolve_base(task: Task, base: str | Path) -> Path | str:
     """``default`` (the task's shipped model), ``task:NAME`` (task NAME's shipped model), a
     local directory, or a hub id (returned as a string)."""
-    from constrained.hub import MODELS_DIR, default_model_path
+    from constrained.loading import MODELS_DIR, default_model_path
     from constrained.registry import load_task
 
     base = str(base)
@@ -171,7 +171,7 @@ def resolve_base(task: Task, base: str | Path) -> Path | str:
 def base_reference(path: Path | str) -> str:
     """How an adapter names its base: ``shipped:NAME`` for a model shipped in the package (so the
     reference survives installation elsewhere), else the path or hub id as given."""
-    from constrained.hub import MODELS_DIR
+    from constrained.loading import MODELS_DIR
 
     if isinstance(path, Path):
         try:
@@ -184,7 +184,7 @@ def base_reference(path: Path | str) -> str:
 def load_base(task: Task, base: str | Path, trust_remote_code: bool = False) -> tuple[nn.Module, str, str]:
     """(base denoiser in train-ready form, its reference, its noise name). The base must fit the
     task's vocabulary and layout (checked by hub.load_denoiser); an adapter is refused as a base."""
-    from constrained.hub import load_denoiser
+    from constrained.loading import load_denoiser
 
     path = resolve_base(task, base)
     if isinstance(path, Path) and (path / "adapter_config.json").exists():

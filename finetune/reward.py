@@ -194,7 +194,7 @@ def finetune_reward(task_name: str, out: str | Path | None = None, recipe_path: 
                     progress: bool = True) -> dict[str, Any]:
     """Validator-reward fine-tuning of ``init`` (default: the task's shipped model); saves the
     updated full model in OUT with a model card holding the before/after solve rates."""
-    from constrained.hub import load_denoiser
+    from constrained.loading import load_denoiser
     from constrained.registry import load_task
 
     from .run import ValidatorEval, _last_checkpoint, evaluate

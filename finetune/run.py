@@ -89,7 +89,7 @@ def build_model(task: Task, recipe: dict[str, Any], init: str | None = None) -> 
     if init:
         from constrained.engine.infill import PSMDenoiser
 
-        from constrained.hub import check_compatible, load_denoiser
+        from constrained.loading import check_compatible, load_denoiser
 
         model, _ = load_denoiser(task, init)
         from constrained.engine.graph import GraphDenoiser

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from constrained import ModelMismatch, load_task
 from constrained.cli import main
-from constrained.hub import load_denoiser
+from constrained.loading import load_denoiser
 
 
 @pytest.fixture(scope="module")

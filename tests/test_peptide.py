@@ -265,7 +265,7 @@ def test_esm_masked_lm_loads_through_load_denoiser(task, tmp_path):
     from constrained.engine.denoiser import HFMaskedLMDenoiser
     from transformers import EsmConfig, EsmForMaskedLM, EsmTokenizer
 
-    from constrained.hub import load_denoiser
+    from constrained.loading import load_denoiser
 
     (tmp_path / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
     tok = EsmTokenizer(str(tmp_path / "vocab.txt"))
