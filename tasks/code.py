@@ -41,7 +41,6 @@ from constrained.canvas import Canvas
 from constrained.errors import ConfigError, InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Check, Report
-from constrained.sandbox import SandboxLimits, require_sandbox, run_tests
 from constrained.task import Task
 
 from .code_checks import test_counts, token_spans, tokens_spelling, undefined_names
@@ -61,6 +60,7 @@ from .code_corpus import (
     split_of,
     token_bytes,
 )
+from .sandbox import SandboxLimits, require_sandbox, run_tests
 
 __all__ = [
     "CodeEdit",
