@@ -212,11 +212,12 @@ def cmd_trace(a: argparse.Namespace) -> int:
     if not 0 <= a.item < len(problems):
         raise ConfigError(f"--item {a.item} is out of range: the input holds {len(problems)} problem(s)")
     from .api import make_solver, solve_with  # noqa: PLC0415
+    from .trace import render_html  # noqa: PLC0415
 
     solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, trace=True,
                          **solver_options(a))
     (r,) = solve_with(solver, [problems[a.item]], on_invalid="raise")
-    r.to_html(task, a.out)
+    render_html(r, task, a.out)
     print(f"{status_line(r)}; trace written to {a.out}")
     return 0 if r.valid else 1
 
