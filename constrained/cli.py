@@ -4,6 +4,9 @@ Start-up is kept light: building the parser, ``--help``, ``constrained tasks [TA
 error about the command line itself (an unknown task or option, a file that does not exist)
 import neither torch nor transformers. torch comes in when a task is built (to check the
 problems), transformers only once the problems are known to be good and the model loads.
+
+The options ``solve``, ``trace`` and ``batch`` share are :mod:`constrained.cli_options`; the
+``batch`` command is :mod:`constrained.batch_cli`, ``bench`` :mod:`constrained.bench`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ device and solver options, and the task options given after the input.
 
 A module of its own so that :mod:`constrained.cli` and :mod:`constrained.batch_cli` both import
 it and neither imports the other. Torch-free, like building the parser: the ``--strategy``,
-``--noise``-style choices come from the torch-free name modules (``constrained/engine/names.py``,
-``constrained/solver_names.py``)."""
+``--search`` and ``--order`` choices are read from the torch-free name modules
+(``engine/names.py``, ``constrained/solver_names.py``), never listed here."""
 
 from __future__ import annotations
 
