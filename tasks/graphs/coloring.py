@@ -11,9 +11,10 @@ reads it as an attention mask over the nodes and as the neighbourhood of its col
 value stream, so a graph of 1,000 nodes and 250,000 edges is one canvas of 1,000 positions.
 The canvas is as long as the largest graph of the batch (``group_key`` buckets problems by
 size), up to ``max_nodes``. The solver's exact work uses the same adjacency: the validator
-(both endpoints of every monochromatic edge), the domains (colours of committed neighbours
-removed) and dead-end re-noising (neighbours of a node left without a colour are freed). With
-one-hot colours X [B, N, k], ``A @ X`` counts each node's neighbours per colour.
+(both endpoints of every monochromatic edge) and the domains (colours of committed neighbours
+removed) come from the constraint library's ``EdgesDiffer`` (constrained/constraints/edges.py),
+which works on the sparse edge list (O(E), no dense product); dead-end re-noising frees the
+neighbours of a node left without a colour.
 
 Node labels are kept exactly as given (any hashable: tuples stay tuples, ``1`` and ``"1"`` are
 two nodes); a solution is a dict keyed by them.
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from constrained.canvas import Canvas
-from constrained.constraints import value_onehot
+from constrained.constraints import EdgesDiffer, value_onehot
 from constrained.errors import ConfigError, InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Report
@@ -58,6 +59,15 @@ class ColoringProblem:
     edges: list[tuple[int, int]]
     k: int
     precolored: dict[int, int] = field(default_factory=dict)
+
+    def edge_index(self) -> torch.Tensor:
+        """``edges`` as an [E, 2] long tensor, built once (a parsed problem is not edited afterwards;
+        a new ``edges`` list is noticed)."""
+        cached = self.__dict__.get("_edge_index")
+        if cached is None or cached[0] is not self.edges or len(cached[1]) != len(self.edges):
+            cached = (self.edges, torch.tensor(self.edges, dtype=torch.long).reshape(-1, 2))
+            self.__dict__["_edge_index"] = cached
+        return cached[1]
 
     def graph(self) -> nx.Graph:
         g = nx.Graph()
@@ -266,6 +276,8 @@ class GraphColoring(Task):
         self.layout = Layout(length=train_max_nodes)
         self._layouts: dict[int, Layout] = {train_max_nodes: self.layout}
         self._first = self.vocab.id("c0")
+        #: (ids of a batch's problems, device) -> (the problems, their EdgesDiffer), oldest first
+        self._edge_cache: dict[tuple[Any, ...], tuple[list[ColoringProblem], EdgesDiffer]] = {}
 
     def _layout(self, n: int) -> Layout:
         if n not in self._layouts:
@@ -284,15 +296,7 @@ class GraphColoring(Task):
             return None
         return 1 << max(n - 1, 0).bit_length()
 
-    def encode(self, problems: Sequence[Any]) -> Canvas:
-        if isinstance(problems, (str, dict, nx.Graph, ColoringProblem)):
-            raise InvalidProblem("encode takes a list of problems; wrap a single problem in a list")
-        parsed = []
-        for i, p in enumerate(problems):
-            try:
-                parsed.append(self.parse(p))
-            except InvalidProblem as e:
-                raise (InvalidProblem(f"problem {i}: {e}") if len(problems) > 1 else e) from None
+    def encode_parsed(self, parsed: list[ColoringProblem]) -> Canvas:
         B, V = len(parsed), len(self.vocab)
         N = max(len(p.nodes) for p in parsed)
         tokens = torch.full((B, N), self.vocab.mask_id, dtype=torch.long)
@@ -309,7 +313,7 @@ class GraphColoring(Task):
                 tokens[b, i] = self._first + c
                 fixed[b, i] = True
             if p.edges:
-                e = torch.tensor(p.edges)
+                e = p.edge_index()
                 peers[b, e[:, 0], e[:, 1]] = True
                 peers[b, e[:, 1], e[:, 0]] = True
         return Canvas(tokens=tokens, fixed=fixed, layout=self._layout(N), vocab=self.vocab, allowed=allowed,
@@ -376,41 +380,35 @@ class GraphColoring(Task):
     def _kmax(self, canvas: Canvas) -> int:
         return max(p.k for p in canvas.meta)
 
-    def _adjacency(self, canvas: Canvas, device: torch.device) -> torch.Tensor:
-        """[B, N, N] float: each item's adjacency, from ``Canvas.peers`` (set by ``encode``) or, for a
-        canvas built elsewhere, from the problems in ``canvas.meta``."""
-        if canvas.peers is not None:
-            return canvas.peers.to(device).float()
-        B, N = canvas.tokens.shape
-        adj = torch.zeros(B, N, N, device=device)
-        for b, p in enumerate(canvas.meta):
-            if p is not None and p.edges:
-                e = torch.tensor(p.edges, device=device)
-                adj[b, e[:, 0], e[:, 1]] = 1.0
-                adj[b, e[:, 1], e[:, 0]] = 1.0
-        return adj
+    def _edges(self, canvas: Canvas, device: torch.device) -> EdgesDiffer:
+        """The batch's edges (each problem's own, the ones ``encode`` writes into ``Canvas.peers``) as
+        the library's edge constraint, kept for the last few batches: a search asks again each pass."""
+        meta = canvas.meta
+        key = (tuple(map(id, meta)), str(device))
+        hit = self._edge_cache.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], meta)):
+            edges = [p.edge_index() if isinstance(p, ColoringProblem) else p.edges for p in meta]
+            hit = (list(meta), EdgesDiffer.from_lists(edges, device, labels=[p.nodes for p in meta],
+                                                      node_word="nodes", value_word="colour"))
+            self._edge_cache[key] = hit
+            while len(self._edge_cache) > 4:
+                self._edge_cache.pop(next(iter(self._edge_cache)))
+        return hit[1]
 
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
-        K = self._kmax(canvas)
-        oh = value_onehot(tokens, self._first, MAX_COLORS)[..., :K]  # [B, N, K]: colours >= K count as over
-        adj = self._adjacency(canvas, tokens.device)  # [B, N, N]
-        same = (torch.bmm(adj, oh) * oh).sum(-1) > 0  # a neighbour has my colour
+        oh = value_onehot(tokens, self._first, MAX_COLORS)  # [B, N, 256]
+        edges = self._edges(canvas, tokens.device)
         real = canvas.tokens != self.vocab.pad_id
         val = tokens - self._first
         filled = (val >= 0) & (val < MAX_COLORS)
         over = filled & (val >= self._ks(canvas, tokens.device)[:, None])
-        viol = (same | over) & real
+        viol = (edges.violations(oh) | over) & real
         ok = (filled | ~real).all(-1) & ~viol.any(-1)
         msgs: list[list[str]] = []
         if messages:
             col = val.tolist()
             for b, p in enumerate(canvas.meta):
-                out = []
-                for i, j in p.edges:
-                    if filled[b, i] and filled[b, j] and col[b][i] == col[b][j]:
-                        out.append(
-                            f"adjacent nodes {p.nodes[i]!r} and {p.nodes[j]!r} share colour {col[b][i]}"
-                        )
+                out = edges.messages(oh, b)
                 for i in (over[b] & real[b]).nonzero().squeeze(-1).tolist():
                     out.append(f"node {p.nodes[i]!r} has colour {col[b][i]}, outside 0..{p.k - 1}")
                 n_empty = int((~filled[b] & real[b]).sum())
@@ -421,12 +419,11 @@ class GraphColoring(Task):
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
         K = self._kmax(canvas)
-        oh = value_onehot(tokens, self._first, K)
-        used = torch.bmm(self._adjacency(canvas, tokens.device), oh) > 0.5  # [B, N, K] colours of filled neighbours
+        free = self._edges(canvas, tokens.device).candidates(value_onehot(tokens, self._first, K))  # [B, N, K]
         in_k = torch.arange(K, device=tokens.device)[None, :] < self._ks(canvas, tokens.device)[:, None]
         B, N = tokens.shape
         out = torch.zeros(B, N, len(self.vocab), dtype=torch.bool, device=tokens.device)
-        out[..., self._first : self._first + K] = ~used & in_k[:, None, :]
+        out[..., self._first : self._first + K] = free & in_k[:, None, :]
         out[..., self.vocab.pad_id] = canvas.tokens == self.vocab.pad_id
         return out
 
