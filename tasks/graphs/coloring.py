@@ -10,11 +10,12 @@ How the graph reaches the model: through its structure, never as tokens. ``Canva
 reads it as an attention mask over the nodes and as the neighbourhood of its colour-symmetric
 value stream, so a graph of 1,000 nodes and 250,000 edges is one canvas of 1,000 positions.
 The canvas is as long as the largest graph of the batch (``group_key`` buckets problems by
-size), up to ``max_nodes``. The solver's exact work uses the same adjacency: the validator
+size), up to ``max_nodes``. The solver's exact work uses the same edges: the validator
 (both endpoints of every monochromatic edge) and the domains (colours of committed neighbours
-removed) come from the constraint library's ``EdgesDiffer`` (constrained/constraints/edges.py),
-which works on the sparse edge list (O(E), no dense product); dead-end re-noising frees the
-neighbours of a node left without a colour.
+removed) come from the constraint library's ``EdgesDiffer`` (constrained/constraints/edges.py)
+over each problem's own edge list (``canvas.meta``, from which ``encode`` builds ``peers``), in
+O(E) time and memory with no dense product; dead-end re-noising frees the neighbours of a node
+left without a colour.
 
 Node labels are kept exactly as given (any hashable: tuples stay tuples, ``1`` and ``"1"`` are
 two nodes); a solution is a dict keyed by them. Problems and their parsing live in
