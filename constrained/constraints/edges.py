@@ -34,9 +34,13 @@ class EdgesDiffer(Constraint):
     node_word, value_word: what ``messages`` calls a position and a value ("nodes", "colour").
 
     ``violations`` implicates both ends of every edge whose ends hold one value; ``candidates``
-    removes from each position the values its filled neighbours hold. At a filled position that
-    leaves its own value exactly when none of its edges is violated (the candidates are the same
-    rule at every position; callers that want the empty positions' read those).
+    removes from each position the values its filled neighbours hold. The rule is the same at
+    every position, so a filled position keeps its own value exactly when none of its edges is
+    violated; a search reads the empty positions.
+
+    Memory: besides ``edges``, the ends as flat indices are kept per canvas length (and, for
+    ``candidates``, per value count), two [E] long tensors each, so a constraint reused over a
+    search's passes pays for them once.
     """
 
     def __init__(self, edges: torch.Tensor, labels: Sequence[Sequence[Any]] | None = None,
