@@ -182,9 +182,9 @@ def test_a_batch_is_encoded_once_and_bad_problems_are_isolated(sudoku_task):
     """solve_with encodes a chunk once; only when a problem in it is bad does it encode one at a time,
     and the bad one gets an unsolved Result naming what is wrong while the rest are solved."""
     from conftest import EASY, tiny_model
+    from constrained.engine.noise import make_noise
 
     from constrained import Solver, make_config, solve_with
-    from constrained.engine.noise import make_noise
 
     calls = []
 
