@@ -203,7 +203,7 @@ def test_no_import_circle_at_module_level():
 
 
 @pytest.mark.xfail(strict=False, reason="issue #20: constrained.loading -> finetune.lora (adapter loading moves to "
-                   "constrained/adapters.py) and tasks/graphs chromatic <-> coloring are other helpers' work")
+                   "constrained/adapters.py) and a function-level circle in tasks/graphs are other helpers' work")
 def test_no_import_circle_even_through_function_level_imports():
     """A lazy import does not make a circle acceptable, only survivable (cli <-> batch_cli was one)."""
     lazy = {n: Module(m.name, m.path, m.is_package, eager=set(m.every)) for n, m in GRAPH.items()}
