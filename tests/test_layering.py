@@ -197,6 +197,14 @@ def test_the_graph_sees_the_whole_package():
     assert "constrained.engine.noise" in GRAPH["constrained.solver"].eager
 
 
+def test_every_package_folder_is_packaged():
+    """A sub-package missing from ``[tool.setuptools] packages`` imports from the checkout but not
+    from the wheel (constrained.constraints was one)."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {n for n, m in GRAPH.items() if m.is_package}
+    assert packages <= listed, f"packages missing from pyproject.toml: {sorted(packages - listed)}"
+
+
 def test_no_import_circle_at_module_level():
     found = cycles(GRAPH)
     assert not found, "import circles (module-level imports): " + "; ".join(" <-> ".join(c) for c in found)
