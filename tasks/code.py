@@ -356,7 +356,8 @@ class CodeInfill(Task):
         err = compile_error(src, p.name)
         if err is not None:
             where = self._localise(p, row[:n], err)
-            return False, where, [f"SyntaxError at {describe_error(err)}"], [Check("compiles", False, f"({describe_error(err)})")]
+            said = describe_error(err)
+            return False, where, [f"SyntaxError at {said}"], [Check("compiles", False, f"({said})")]
         checks = [Check("compiles", True)]
         spans = self._spans(p, row[:n])
         end = (spans[-1][2], spans[-1][3]) if spans else (p.first_line, self._col0(p))
