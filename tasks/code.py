@@ -118,12 +118,12 @@ class CodeInfill(Task):
 
     name = "code-infill"
     default_model = "code"
-    #: defer_token 0: a [PAD] is committed only where the hole's content has reached it (else the
+    #: end_token 0: a [PAD] is committed only where the hole's content has reached it (else the
     #: confident [PAD]s far to the right are committed first and the hole collapses to empty);
     #: window 4: the hole is written left to right, 4 open positions at a time; length_search: each
     #: restart holds the hole to the next likeliest length; patience 4 and 64 passes leave room for
     #: restarts (chosen on a development set of held-out holes, seeds 777 / 778, not the benchmark's)
-    solver_defaults: dict[str, Any] = {"max_passes": 64, "floor": True, "steps": 10, "defer_token": 0,
+    solver_defaults: dict[str, Any] = {"max_passes": 64, "floor": True, "steps": 10, "end_token": 0,
                                        "window": 4, "length_search": True, "patience": 4}
 
     def __init__(self, hole_tokens: int = 64, prefix_tokens: int = 128, suffix_tokens: int = 48,
