@@ -313,23 +313,21 @@ class CodeInfill(Task):
         return dom
 
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
-        B, L = tokens.shape
-        ok = torch.zeros(B, dtype=torch.bool)
-        viol = torch.zeros(B, L, dtype=torch.bool)
+        ok = torch.zeros(tokens.shape[0], dtype=torch.bool)
         msgs: list[list[str]] = []
         checks: list[list[Check]] = []
         mask_id, pad_id = self.vocab.mask_id, self.vocab.pad_id
         rule, onehot = self._padding_view(tokens)
-        misplaced = rule.violations(onehot).cpu()  # [B, L]: [PAD] inside the hole, or an empty hole
-        code_late = (misplaced & (onehot[..., 1] > 0.5).cpu()).any(-1)  # [B]: code after a [PAD]
+        viol = rule.violations(onehot).cpu()  # [B, L]: a [PAD] before code, or an empty hole
+        misplaced = viol.any(-1).tolist()
+        code_late = (viol & (onehot[..., 1] > 0.5).cpu()).any(-1).tolist()  # code after a [PAD]
         for b, row in enumerate(tokens.tolist()):
             item: _Item = canvas.meta[b]
             good = False
-            if misplaced[b].any():
+            if misplaced[b]:
                 why = ([f"hole tokens after the end of the hole (position {row.index(pad_id)})"] if code_late[b]
                        else ["the hole is empty (allow_empty=False)"])
                 done = [Check("hole well-formed", False, f"({why[0]})")]
-                viol[b] = misplaced[b]
             elif mask_id not in row:
                 key = tuple(row[: row.index(0)] if 0 in row else row)
                 if key not in item.cache:
