@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import EASY, tiny_model
-from constrained.finetune.lora import LoraSettings, apply_adapter, apply_lora, load_adapter
+from constrained.finetune.lora import LoraSettings, apply_lora
 from safetensors.torch import load_file, save_file
 
 from constrained import ModelMismatch, load_task
+from constrained.adapters import apply_adapter, load_adapter
 from constrained.cli import main
 from constrained.hub import load_denoiser
 

@@ -222,7 +222,7 @@ def test_lora_base_of_another_vocabulary_fails_before_training(tmp_path, capsys)
 
 
 def test_lora_interrupted_rerun_resumes_from_last_checkpoint(base_dir, tmp_path, monkeypatch, capsys):
-    from constrained.finetune.trainer import DiffusionTrainer
+    from constrained.finetune.diffusion_trainer import DiffusionTrainer
 
     out = tmp_path / "run"
     args = ["finetune", "sudoku-x", "--mode", "lora", "--base", str(base_dir), "--out", str(out),
@@ -342,7 +342,7 @@ def test_training_evaluation_uses_the_task_solver_defaults():
 
     from conftest import EASY
     from constrained.engine import make_noise
-    from constrained.finetune.run import evaluate
+    from constrained.finetune.evaluation import evaluate
 
     task = load_task("sudoku")
     task.solver_defaults = MappingProxyType({"max_passes": 2})  # this instance only
