@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -306,6 +307,34 @@ def test_reward_mode_trains_and_writes_before_after_card(base_dir, tmp_path, cap
     old = load_file(base_dir / "model.safetensors")
     assert any(not torch.equal(new[k], old[k]) for k in old)  # the update moved the weights
     assert "| before | model only |" in (out / "README.md").read_text()
+
+
+# --- wall time over a resume --------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["full", "lora", "reward"])
+def test_wall_time_survives_a_resume_in_every_mode(mode, base_dir, tmp_path):
+    from constrained.finetune.full import finetune
+    from constrained.finetune.lora import finetune_lora
+    from constrained.finetune.reward import finetune_reward
+
+    out = tmp_path / mode
+    tiny = ["train.batch_size=2", "train.warmup_steps=0", "train.logging_steps=1", "train.save_steps=1",
+            "eval.size=0"]
+    run = {
+        "full": lambda o: finetune("sudoku", out=out, progress=False, overrides=o + [
+            "model.hidden_size=16", "model.num_hidden_layers=1", "model.num_attention_heads=2",
+            "model.intermediate_size=16"]),
+        "lora": lambda o: finetune_lora("sudoku-x", out=out, base=str(base_dir), progress=False,
+                                        overrides=o + ["lora.rank=2"]),
+        "reward": lambda o: finetune_reward("sudoku", out=out, init=str(base_dir), progress=False, overrides=o + [
+            "reward.group_size=2", "reward.pool_size=2", "reward.grade=easy", "reward.max_passes=2"]),
+    }[mode]
+    run(tiny + ["train.max_steps=1"])
+    clock = out / "checkpoints" / "checkpoint-1" / "wall_seconds.json"
+    assert clock.exists()  # each checkpoint records the training time so far
+    clock.write_text(json.dumps({"seconds": 600.0}))  # as if step 1 had taken ten minutes
+    res = run(tiny + ["train.max_steps=2"])  # resumes from checkpoint-1
+    assert res["steps"] == 2 and 600 <= res["wall_seconds"] < 900
+    assert re.search(r"wall time: 1\d\.\d min", (out / "README.md").read_text())
 
 
 # --- many processes ------------------------------------------------------------------------------
