@@ -93,15 +93,18 @@ def train(mode: Mode, task_name: str, out: str | Path | None = None, recipe_path
     the same ``out`` resumes from its last checkpoint unless ``resume`` is false. Returns the
     result the command prints: ``scores``, ``wall_seconds``, ``out``, ``world_size``, ``steps``
     and the mode's own entries. Raises ConfigError / ModelMismatch before training."""
-    recipe = load_recipe(task_name, recipe_path, overrides, mode=mode.name)                 # recipe
-    task = load_task(task_name, **recipe.task)                                              # task
+    # recipe, task, resume
+    recipe = load_recipe(task_name, recipe_path, overrides, mode=mode.name)
+    task = load_task(task_name, **recipe.task)
     out = Path(out or f"runs/{task_name}{mode.out_suffix}")
-    last = last_checkpoint(out) if resume else None                                         # resume
+    last = last_checkpoint(out) if resume else None
     run = Run(task, recipe, out, list(overrides or []), init, last, int(os.environ.get("RANK", 0)))
+    # the mode's model (its checks fail here, before any problem is generated), the held-out set
     torch.manual_seed(recipe.train.seed)
-    run.model, run.noise = mode.prepare(run)  # the mode's checks fail here, before any problem is generated
-    run.held_out = held_out = held_out_set(task, recipe)                                    # held-out set
+    run.model, run.noise = mode.prepare(run)
+    run.held_out = held_out = held_out_set(task, recipe)
     ev = recipe.eval
+    # train (the starting model scored first, when the mode has one and this is not a resume)
     run.trainer = trainer = mode.trainer(run, training_arguments(recipe, out, progress),
                                          [ValidatorEval(task, run.noise, held_out, ev.steps, ev.options)])
     if mode.before_key and held_out and run.rank == 0 and not last:
@@ -111,19 +114,21 @@ def train(mode: Mode, task_name: str, out: str | Path | None = None, recipe_path
         print(f"resuming from {last}", flush=True)
     clock = WallClock(WallClock.resumed_from(last))
     trainer.add_callback(clock)
-    trainer.train(resume_from_checkpoint=str(last) if last else None)                     # train
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
     run.wall = clock.total
-    if held_out:                                                                            # score
+    # score
+    if held_out:
         run.scores = final_scores(trainer, lambda: evaluate(task, run.model, run.noise, held_out, **ev.options))
     run.result = {"scores": run.scores, **({mode.before_key: run.before} if mode.before_key else {}),
                   "wall_seconds": run.wall, "out": str(out), "world_size": trainer.args.world_size,
                   "steps": trainer.state.global_step, **run.result}  # + what the mode's prepare added
+    # save, log, card (rank 0)
     if trainer.is_world_process_zero():
-        mode.save(run)                                                                      # save
+        mode.save(run)
         history = trainer.state.log_history
         (out / "training_log.json").write_text(json.dumps(history, indent=1))
         mode.plot(history, out / "loss.png")
-        write_card(out, mode.card(run))                                                     # card
+        write_card(out, mode.card(run))
     return run.result
 
 
