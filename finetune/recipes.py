@@ -71,6 +71,11 @@ def _coerce(value: str, kind: type) -> Any:
     return value
 
 
+#: how errors name each setting type
+TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean (true or false)", str: "a string",
+              list: "a list of names", dict: "a table (set it in the recipe file)"}
+
+
 def _kind(hint: Any) -> type:
     return typing.get_origin(hint) or hint
 
@@ -87,15 +92,16 @@ class Section:
         return {f.name: _kind(hints[f.name]) for f in fields(cls)}
 
     def __post_init__(self) -> None:
+        kinds = self.kinds()
         for f in fields(self):
-            kind, value = self.kinds()[f.name], getattr(self, f.name)
+            kind, value = kinds[f.name], getattr(self, f.name)
             if kind is list and isinstance(value, (str, list)):
                 value = name_list(value)
             elif kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
             if not ok:
-                raise ConfigError(f"{self.name}.{f.name} = {value!r} is not a {kind.__name__}")
+                raise ConfigError(f"{self.name}.{f.name} = {value!r} is not {TYPE_NAMES[kind]}")
             setattr(self, f.name, value)
             check = f.metadata.get("check")
             if check is not None and not check(value):
@@ -301,4 +307,4 @@ def _override(raw: dict[str, dict[str, Any]], item: str) -> None:
     try:
         raw[section][name] = _coerce(value, kind)
     except ValueError:
-        raise ConfigError(f"override {item!r}: {value!r} is not a {kind.__name__}") from None
+        raise ConfigError(f"override {item!r}: {value!r} is not {TYPE_NAMES.get(kind, kind.__name__)}") from None

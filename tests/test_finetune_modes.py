@@ -124,6 +124,18 @@ def test_recipe_unknown_lora_or_reward_key_fails_before_training(tmp_path, base_
     assert not out.exists()
 
 
+def test_recipe_values_are_typed(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[train]\nmax_steps = "100"\n')
+    with pytest.raises(ConfigError, match="train.max_steps = '100' is not an integer"):
+        load_recipe("sudoku", bad)
+    with pytest.raises(ConfigError, match="'maybe' is not a boolean"):
+        load_recipe("sudoku", overrides=["model.domain_input=maybe"])
+    r = load_recipe("sudoku-x", overrides=["lora.target_modules=query, value", "lora.alpha=8"], mode="lora")
+    assert r.lora.target_modules == ["query", "value"] and r.lora.alpha == 8.0 and isinstance(r.lora.alpha, float)
+    assert r["train"]["max_steps"] == r.train.max_steps  # a section reads like its TOML table too
+
+
 def test_mode_specific_recipe_files_are_read_for_lora_and_reward():
     lora = load_recipe("sudoku-x", mode="lora")
     assert lora["lora"]["base"] == "task:sudoku" and lora["lora"]["rank"] >= 1
