@@ -211,8 +211,9 @@ def test_no_import_circle_at_module_level():
     assert not found, "import circles (module-level imports): " + "; ".join(" <-> ".join(c) for c in found)
 
 
-@pytest.mark.xfail(strict=False, reason="issue #20: constrained.loading -> finetune.lora (adapter loading moves to "
-                   "constrained/adapters.py) and a function-level circle in tasks/graphs are other helpers' work")
+@pytest.mark.xfail(strict=False, reason="issue #20, left to the helpers who own them: constrained.adapters <-> "
+                   "constrained.loading (an adapter's base loads through load_denoiser) and tasks/graphs "
+                   "feasibility <-> requests, both through a function-level import")
 def test_no_import_circle_even_through_function_level_imports():
     """A lazy import does not make a circle acceptable, only survivable (cli <-> batch_cli was one)."""
     lazy = {n: Module(m.name, m.path, m.is_package, eager=set(m.every)) for n, m in GRAPH.items()}
