@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from constrained.engine.names import NOISES
+from constrained.finetune.recipes import MODES
 
 from .batch_cli import add_batch_parser
 from .cli_options import (
@@ -334,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a denoiser for TASK from its recipe (finetune/recipes/TASK.toml); "
                                    "checkpoints in --out resume by default.", formatter_class=_Formatter)
     s.add_argument("task", help="task name (`constrained tasks` lists them)")
-    s.add_argument("--mode", choices=["full", "lora", "reward"], default="full",
+    s.add_argument("--mode", choices=MODES, default="full",
                    help="full: train a model; lora: a LoRA adapter on --base; reward: validator-reward "
                         "training from --init (default full)")
     s.add_argument("--out", default=None, help="output folder (default runs/TASK)")
