@@ -155,10 +155,16 @@ def _class_attr(cls: ast.ClassDef, attr: str) -> Any:
     raise KeyError(attr)
 
 
-def _constants(tree: ast.Module) -> dict[str, Any]:
-    """Module-level ``NAME = literal`` assignments (defaults written as a constant's name)."""
+def _constants(tree: ast.Module, path: Path | None = None) -> dict[str, Any]:
+    """Module-level ``NAME = literal`` assignments (defaults written as a constant's name), and the
+    literals a ``from .sibling import NAME`` brings in (one level, when ``path`` is given)."""
     out = {}
     for node in tree.body:
+        if path is not None and isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            sibling = path.parent / (node.module.replace(".", "/") + ".py")
+            if sibling.is_file():
+                theirs = _constants(ast.parse(sibling.read_text(encoding="utf-8")))
+                out.update({a.asname or a.name: theirs[a.name] for a in node.names if a.name in theirs})
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
                 out[node.targets[0].id] = ast.literal_eval(node.value)
@@ -208,7 +214,7 @@ def describe_source(name: str, module: str, qualname: str) -> TaskInfo | None:
         return None
     init = next((n for c in chain for n in c.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"),
                 None)
-    params, any_kw = _params(init, _constants(tree)) if init is not None else ([], False)
+    params, any_kw = _params(init, _constants(tree, path)) if init is not None else ([], False)
     default_model = _inherited(chain, "default_model")
     solver_defaults = _inherited(chain, "solver_defaults")
     class_doc = next((ast.get_docstring(c) for c in chain if ast.get_docstring(c)), "") or ""
