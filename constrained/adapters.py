@@ -6,9 +6,9 @@ imports ``finetune``.
 An adapter folder holds peft's ``adapter_config.json`` + ``adapter_model.safetensors``, a
 ``constrained_adapter.json`` (:data:`ADAPTER_META`) naming its base, the base's weights
 fingerprint (:func:`fingerprint`), the task's vocabulary and the noise process, and a model card.
-``constrained.loading.load_denoiser`` calls :func:`load_adapter` for a folder with an
-``adapter_config.json``; the base is loaded through ``load_denoiser`` again, so any kind it
-opens can carry an adapter.
+``constrained.loading`` loads an adapter (``load_adapter``) with these: its base goes through
+``load_denoiser`` again, so any kind it opens can carry an adapter. This module loads no model itself
+(it sits below ``loading``).
 """
 
 from __future__ import annotations
@@ -16,17 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from peft import PeftModel
 from safetensors import SafetensorError
 from torch import nn
 
 from .checkpoint import require_safetensors
 from .errors import ModelMismatch
-from .loading import MODELS_DIR, default_model_path, load_denoiser
+from .shipped import MODELS_DIR, default_model_path
 from .task import Task
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 ADAPTER_META = "constrained_adapter.json"
 
@@ -89,18 +91,6 @@ def base_reference(path: Path | str) -> str:
     return path
 
 
-def load_base(task: Task, base: str | Path, trust_remote_code: bool = False) -> tuple[nn.Module, str, str]:
-    """(base denoiser, its reference, its noise name). The base must fit the task's vocabulary
-    and layout (checked by ``load_denoiser``); an adapter is refused as a base (ModelMismatch)."""
-    path = resolve_base(task, base)
-    if isinstance(path, Path) and (path / "adapter_config.json").exists():
-        meta = read_meta(path)
-        raise ModelMismatch(f"base {path} is a LoRA adapter (for base {meta.get('base', '?')}), not a full "
-                            "model; pass its base, or a model merged with `--merge`")
-    model, noise = load_denoiser(task, path, trust_remote_code=trust_remote_code)
-    return model, base_reference(path), noise.name
-
-
 # ---------------------------------------------------------------------------------------------
 # adapters on disk
 # ---------------------------------------------------------------------------------------------
@@ -131,35 +121,10 @@ def apply_adapter(base: nn.Module, adapter: str | Path, *, trainable: bool = Fal
     weights = require_safetensors(adapter, "adapter_model")  # never peft's torch.load of adapter_model.bin
     if check:
         check_adapter_base(adapter, fingerprint(base), type(base).__name__)
+    from peft import PeftModel  # noqa: PLC0415 (peft only when an adapter is applied)
+
     try:
         return PeftModel.from_pretrained(base, str(adapter), is_trainable=trainable, use_safetensors=True)
     except (KeyError, RuntimeError, ValueError, OSError, SafetensorError) as e:
         raise ModelMismatch(f"{weights}: the adapter does not fit this {model_type(base)} base or cannot "
                             f"be read: {str(e).strip().splitlines()[0][:300] if str(e).strip() else e!r}") from None
-
-
-def load_adapter(path: str | Path, task: Task, base: str | Path | None = None,
-                 trust_remote_code: bool = False) -> nn.Module:
-    """The base named by the adapter (or ``base``) with the adapter applied and merged, in eval mode.
-
-    Raises ModelMismatch when the adapter was made for another task's vocabulary or for
-    other base weights.
-    """
-    path = Path(path)
-    meta = read_meta(path)
-    if meta.get("vocab_tokens") and list(meta["vocab_tokens"]) != list(task.vocab.tokens):
-        raise ModelMismatch(f"adapter at {path} was trained for task {meta.get('task')!r} with vocabulary "
-                            f"{meta['vocab_tokens']}; task {task.name!r} uses {list(task.vocab.tokens)}")
-    ref = base or meta.get("base")
-    if ref is None:
-        cfg = json.loads((path / "adapter_config.json").read_text())
-        ref = cfg.get("base_model_name_or_path")
-    if not ref:
-        raise ModelMismatch(f"adapter at {path} does not name its base; pass base=")
-    model, ref_str, noise = load_base(task, ref, trust_remote_code=trust_remote_code)
-    check_adapter_base(path, fingerprint(model), ref_str)
-    merged = apply_adapter(model, path, check=False).merge_and_unload()
-    cfg = getattr(merged, "config", None)
-    if cfg is not None and not hasattr(cfg, "noise"):
-        cfg.noise = meta.get("noise", noise)  # hub bases carry no noise name; the adapter records it
-    return merged.eval()

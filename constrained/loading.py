@@ -22,6 +22,7 @@ Weights load from safetensors only (``constrained/checkpoint.py``): pickle files
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,23 +33,12 @@ from constrained.engine.denoiser import HFMaskedLMDenoiser
 from constrained.engine.model import DenoiserConfig, DenoiserModel
 from constrained.engine.noise import NoiseProcess, make_noise
 
+from .adapters import apply_adapter, base_reference, check_adapter_base, fingerprint, read_meta, resolve_base
 from .checkpoint import load_pretrained, read_config
 from .errors import ConfigError, ModelMismatch
+from .shipped import default_model_path
 from .task import Task
 from .vocab import MASK, PAD, Vocab
-
-MODELS_DIR = Path(__file__).resolve().parent / "models"
-
-
-def default_model_path(task: Task) -> Path:
-    if not task.default_model:
-        raise ModelMismatch(f"task {task.name!r} ships no default model; pass model=PATH "
-                            f"(train one with `constrained finetune {task.name}`)")
-    path = MODELS_DIR / task.default_model
-    if not any((path / f).exists() for f in ("config.json", "adapter_config.json")):  # model or adapter
-        raise ModelMismatch(f"the default model for {task.name!r} is missing at {path}; "
-                            f"train it with `constrained finetune {task.name} --out {path}`")
-    return path
 
 
 def check_compatible(config: DenoiserConfig, task: Task, where: str) -> None:
@@ -164,8 +154,6 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
     path = default_model_path(task) if model == "default" else Path(model)
     if path.is_dir():
         if (path / "adapter_config.json").exists():
-            from constrained.adapters import load_adapter  # noqa: PLC0415 (peft only when needed)
-
             m = load_adapter(path, task, trust_remote_code=trust_remote_code)
             return m, make_noise(noise or getattr(m.config, "noise", None) or "mask", mask_id)
         raw = read_config(path)  # a missing or broken config.json is a ModelMismatch naming it
@@ -276,3 +264,45 @@ def _load_diffusion_lm(task: Task, name: str, raw: dict[str, Any], kind: str, re
         attention = "4d"
     den = DiffusionLMDenoiser(base.eval(), token_map, kind, bos_id=bos, attention=attention)
     return den.eval(), make_noise(noise or "mask", task.vocab.mask_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# LoRA adapters (their on-disk side is constrained.adapters)
+# ---------------------------------------------------------------------------------------------
+def load_base(task: Task, base: str | Path, trust_remote_code: bool = False) -> tuple[nn.Module, str, str]:
+    """(base denoiser, its reference, its noise name). The base must fit the task's vocabulary
+    and layout (checked by ``load_denoiser``); an adapter is refused as a base (ModelMismatch)."""
+    path = resolve_base(task, base)
+    if isinstance(path, Path) and (path / "adapter_config.json").exists():
+        meta = read_meta(path)
+        raise ModelMismatch(f"base {path} is a LoRA adapter (for base {meta.get('base', '?')}), not a full "
+                            "model; pass its base, or a model merged with `--merge`")
+    model, noise = load_denoiser(task, path, trust_remote_code=trust_remote_code)
+    return model, base_reference(path), noise.name
+
+
+def load_adapter(path: str | Path, task: Task, base: str | Path | None = None,
+                 trust_remote_code: bool = False) -> nn.Module:
+    """The base named by the adapter (or ``base``) with the adapter applied and merged, in eval mode.
+
+    Raises ModelMismatch when the adapter was made for another task's vocabulary or for
+    other base weights.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    if meta.get("vocab_tokens") and list(meta["vocab_tokens"]) != list(task.vocab.tokens):
+        raise ModelMismatch(f"adapter at {path} was trained for task {meta.get('task')!r} with vocabulary "
+                            f"{meta['vocab_tokens']}; task {task.name!r} uses {list(task.vocab.tokens)}")
+    ref = base or meta.get("base")
+    if ref is None:
+        cfg = json.loads((path / "adapter_config.json").read_text())
+        ref = cfg.get("base_model_name_or_path")
+    if not ref:
+        raise ModelMismatch(f"adapter at {path} does not name its base; pass base=")
+    model, ref_str, noise = load_base(task, ref, trust_remote_code=trust_remote_code)
+    check_adapter_base(path, fingerprint(model), ref_str)
+    merged = apply_adapter(model, path, check=False).merge_and_unload()
+    cfg = getattr(merged, "config", None)
+    if cfg is not None and not hasattr(cfg, "noise"):
+        cfg.noise = meta.get("noise", noise)  # hub bases carry no noise name; the adapter records it
+    return merged.eval()

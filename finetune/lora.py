@@ -26,13 +26,12 @@ from constrained.adapters import (
     apply_adapter,
     check_adapter_base,
     fingerprint,
-    load_adapter,
-    load_base,
     model_type,
     read_meta,
     resolve_base,
 )
 from constrained.errors import ConfigError
+from constrained.loading import load_adapter, load_base
 from constrained.task import Task
 
 from .cards import CardText, machine_description

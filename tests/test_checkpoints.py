@@ -17,9 +17,9 @@ from constrained.finetune.lora import LoraSettings, apply_lora
 from safetensors.torch import load_file, save_file
 
 from constrained import ModelMismatch, load_task
-from constrained.adapters import apply_adapter, load_adapter
+from constrained.adapters import apply_adapter
 from constrained.cli import main
-from constrained.loading import load_denoiser
+from constrained.loading import load_adapter, load_denoiser
 
 
 @pytest.fixture(scope="module")
