@@ -152,6 +152,7 @@ class Peptide(Task):
         self._reads[self.vocab.pad_id] = True
         # the windows as bounded sums along the properties and their pairwise combinations
         self._windows = PropertyWindows(L, self.vocab)
+        self._patterns: dict[tuple, torch.Tensor] = {}  # forbidden pattern -> its [m, V] member matrix
         self._train: list | None = None
 
     # --- problems ------------------------------------------------------------------
@@ -261,14 +262,9 @@ class Peptide(Task):
     def _constraints(self, canvas: Canvas, specs: list[PeptideSpec]) -> _Constraints:
         """The constraint objects of this batch of specs (bounds, limits and patterns per item)."""
         dev = canvas.tokens.device
-        L, V = self.max_len, len(self.vocab)
+        L = self.max_len
         pats = list(dict.fromkeys(p for s in specs for p in s.forbidden))  # each pattern once, in order
-        members = []
-        for pat in pats:
-            m = torch.zeros(len(pat), V, dtype=torch.bool, device=dev)
-            for j, e in enumerate(pat):
-                m[j, [self.vocab.id(a) for a in e]] = True
-            members.append(m)
+        members = [self._members(pat).to(dev) for pat in pats]
         active = torch.tensor([[p in s.forbidden for p in pats] for s in specs], dtype=torch.bool,
                               device=dev).view(len(specs), len(pats))
         residues = self._residues.to(dev)
@@ -278,6 +274,15 @@ class Peptide(Task):
             runs=MaxRun(torch.tensor([s.max_run or L + 1 for s in specs], device=dev), counted=residues),
             patterns=ForbiddenPatterns(members, active, alphabet=residues,
                                        names=[f"forbidden motif {pattern_string(p)}" for p in pats]))
+
+    def _members(self, pattern: tuple[frozenset[str], ...]) -> torch.Tensor:
+        """[m, V] bool: the tokens each element of a residue pattern matches (kept per pattern)."""
+        if pattern not in self._patterns:
+            m = torch.zeros(len(pattern), len(self.vocab), dtype=torch.bool)
+            for j, e in enumerate(pattern):
+                m[j, [self.vocab.id(a) for a in e]] = True
+            self._patterns[pattern] = m
+        return self._patterns[pattern]
 
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
         specs = self._specs(canvas)

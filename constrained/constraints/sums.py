@@ -100,7 +100,7 @@ class BoundedSum(Constraint):
         if localise < 1:
             raise ValueError(f"localise must be >= 1, got {localise}")
         self.weights = weights
-        self.weights32 = weights.float()  # the candidates' hot path compares in float32 (with slack)
+        self._weights32: torch.Tensor | None = None  # the candidates' hot path compares in float32 (with slack)
         self.lo, self.hi = lo.to(weights.dtype), hi.to(weights.dtype)
         self.base = torch.zeros(K, dtype=weights.dtype, device=weights.device) if base is None else base
         self.tol = torch.as_tensor(tol, dtype=weights.dtype, device=weights.device).expand(K)
@@ -131,10 +131,6 @@ class BoundedSum(Constraint):
         e = empty.nonzero(as_tuple=True)  # only the empty positions need bounds
         rows = dom[e].unsqueeze(-1)  # [N, V, 1]
         tab = table[e[1]]  # [N, V, K]
-        tmin = torch.zeros(B, L, K, dtype=table.dtype, device=dev)
-        tmax = torch.zeros_like(tmin)
-        tmin[e] = torch.where(rows, tab, INF).amin(1)
-        tmax[e] = torch.where(rows, tab, -INF).amax(1)
         if self.pad is None:
             content = rows
         else:
@@ -144,6 +140,16 @@ class BoundedSum(Constraint):
         tmax_c = torch.full((B, L, K), -INF, dtype=table.dtype, device=dev)
         tmin_c[e] = torch.where(content, tab, INF).amin(1)
         tmax_c[e] = torch.where(content, tab, -INF).amax(1)
+        zero = torch.zeros((), dtype=table.dtype, device=dev)
+        filled = ~empty.unsqueeze(-1)
+        if self.pad is None:
+            tmin = torch.where(filled, zero, tmin_c)
+            tmax = torch.where(filled, zero, tmax_c)
+        else:  # padding weighs nothing: a position that may be padding can add 0
+            may_pad = torch.zeros(B, L, 1, dtype=torch.bool, device=dev)
+            may_pad[e] = rows[:, self.pad]
+            tmin = torch.where(filled, zero, torch.where(may_pad, tmin_c.clamp(max=zero), tmin_c))
+            tmax = torch.where(filled, zero, torch.where(may_pad, tmax_c.clamp(min=zero), tmax_c))
         base = self.base.to(dev)
         return SumRange(contrib, tmin, tmax, tmin_c, tmax_c, base + (contrib + tmin).sum(1),
                         base + (contrib + tmax).sum(1))
@@ -250,7 +256,9 @@ class BoundedSum(Constraint):
         # compared in float32 (the hot path): loosened by more than float32's rounding, so rounding
         # never rules out a value that fits (validators built on ``check`` stay exact)
         slack = 1e-4 + 1e-6 * torch.maximum(ceil.abs(), floor.abs()).nan_to_num(posinf=0.0)
-        tab = self.weights32.to(dev)[e[1]]  # [N, V, K]
+        if self._weights32 is None or self._weights32.device != dev:
+            self._weights32 = self.weights.to(dev).float()
+        tab = self._weights32[e[1]]  # [N, V, K]
         ceil32, floor32 = (ceil + slack).float().unsqueeze(1), (floor - slack).float().unsqueeze(1)
         out_rows = ((tab > ceil32) | (tab < floor32)).any(-1)  # [N, V]
         if self.pad is not None:  # padding at i: every empty position from i on is padding
