@@ -277,7 +277,7 @@ spans 2-3 lines. Holes needing more than the {task.hole_tokens}-token budget are
   returned holes per second of wall time, validation included;
 - *decoding*: both diffusion rows use the task's solver defaults
   `{dict(task.solver_defaults)}`; *model only* switches domains, validator re-noising, tabu and
-  restarts off, not the sampler's rules (`defer_token`: a `[PAD]` only where the code has reached it;
+  restarts off, not the sampler's rules (`end_token`: a `[PAD]` only where the code has reached it;
   `window`: left to right, a few open positions at a time);
 - *pass rate of the module's own behaviour* is not measured: the held-out modules come without
   tests that run in isolation here (stdlib test packages and `tests` folders are not in the corpus, and

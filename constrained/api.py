@@ -28,6 +28,9 @@ def make_config(config: SolverConfig | None = None, **options: Any) -> SolverCon
     """A SolverConfig from keyword options; sampler options (strategy, threshold, steps,
     temperature) go to its Sampler. ``model_only=True`` switches every mechanism off."""
     model_only = options.pop("model_only", False)
+    if "defer_token" in options:  # renamed (issue #20): refused by name rather than silently aliased
+        raise ConfigError("solver option 'defer_token' is now called 'end_token' (the token that ends the content, "
+                          "e.g. [PAD]); rename it")
     unknown = set(options) - _SAMPLER_KEYS - _CONFIG_KEYS
     if unknown:
         known = sorted(_CONFIG_KEYS | _SAMPLER_KEYS | {"model_only"})
@@ -59,7 +62,7 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
     check_device(device)  # before any model loads
     if config is None:  # a task's own defaults (e.g. sampling temperature for design tasks); options win
         defaults = dict(task.solver_defaults)
-        if "defer_token" in options and options["defer_token"] is None and "length_search" not in options:
+        if "end_token" in options and options["end_token"] is None and "length_search" not in options:
             defaults.pop("length_search", None)  # searching lengths needs the end token the caller turned off
         options = {**defaults, **options}
     if isinstance(model, str) and model.startswith("task:"):  # another task's shipped model, as --base takes

@@ -405,7 +405,7 @@ def _finetune(a: argparse.Namespace) -> int:
         res = finetune_reward(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
                               resume=not a.no_resume, progress=progress)
     else:
-        from constrained.finetune.run import finetune  # noqa: PLC0415
+        from constrained.finetune.full import finetune  # noqa: PLC0415
 
         res = finetune(a.task, out=a.out, recipe_path=a.recipe, overrides=overrides, init=a.init,
                        resume=not a.no_resume, progress=progress)

@@ -164,7 +164,7 @@ def load_denoiser(task: Task, model: str | Path | nn.Module = "default", *, nois
     path = default_model_path(task) if model == "default" else Path(model)
     if path.is_dir():
         if (path / "adapter_config.json").exists():
-            from constrained.finetune.lora import load_adapter  # noqa: PLC0415 (peft only when needed)
+            from constrained.adapters import load_adapter  # noqa: PLC0415 (peft only when needed)
 
             m = load_adapter(path, task, trust_remote_code=trust_remote_code)
             return m, make_noise(noise or getattr(m.config, "noise", None) or "mask", mask_id)

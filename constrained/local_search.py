@@ -138,7 +138,7 @@ class LocalSearch:
             allowed = allowed & (s.tabu[rows] == 0)
         if cfg.length_search and bool((s.length[rows] >= 0).any()):
             L, V = allowed.shape[1:]
-            held = length_mask(s.length[rows], L, V, cfg.sampler.defer_token, allowed.device)
+            held = length_mask(s.length[rows], L, V, cfg.sampler.end_token, allowed.device)
             allowed = allowed & held | (sub.fixed.unsqueeze(-1) & allowed)
         return allowed, domains
 
@@ -171,8 +171,8 @@ class LocalSearch:
         s.passes[rows] += 1
         if cfg.length_search and s.length_rank is None:
             s.length_rank = torch.zeros_like(s.tried, dtype=torch.long)
-            s.length_rank[rows] = length_order(probs[..., cfg.sampler.defer_token], fixed, tokens,
-                                               cfg.sampler.defer_token)
+            s.length_rank[rows] = length_order(probs[..., cfg.sampler.end_token], fixed, tokens,
+                                               cfg.sampler.end_token)
         tokens = torch.where(commit, pred, tokens)
         committed = committed | commit
         level = torch.where(commit, torch.full_like(s.level[rows], p), s.level[rows])
@@ -236,7 +236,7 @@ class LocalSearch:
             s.tabu[again] = 0
             if cfg.length_search and s.length_rank is not None:
                 s.length[again] = next_length(s.length_rank[again], s.tried, again, tokens[restart],
-                                              committed[restart], cfg.sampler.defer_token)
+                                              committed[restart], cfg.sampler.end_token)
         return restart, stalled, length_used
 
     def _results(self, canvas: Canvas, problems: Sequence[Any] | None, s: LocalState,

@@ -42,7 +42,7 @@ class SolverConfig:
     restart_temperature: float = 1.0
     uniform_redraw: float = 0.0  # uniform noise: share of the corruption level re-drawn at random each pass
     confidence_renoise: float | None = None  # re-noise committed tokens whose probability falls below this
-    length_search: bool = False  # restarts fix the content's length (needs sampler.defer_token)
+    length_search: bool = False  # restarts fix the content's length (needs sampler.end_token)
     search: str = "auto"  # "complete" | "local" | "auto": complete where the task allows it
     order: str = "model"  # complete search: "model" (ties and values by the denoiser) | "fixed" (model-free)
     decisions_per_pass: int = 1  # complete search: decisions pushed per pass (each its own level)
@@ -74,9 +74,9 @@ class SolverConfig:
             raise ConfigError(f"model_every must be >= 1, got {self.model_every}")
         if self.time_limit is not None and not self.time_limit > 0:
             raise ConfigError(f"time_limit must be > 0 seconds, got {self.time_limit}")
-        if self.length_search and self.sampler.defer_token is None:
-            raise ConfigError("length_search needs the sampler's defer_token (the token that ends the "
-                              "content, e.g. [PAD]); set defer_token or turn length_search off")
+        if self.length_search and self.sampler.end_token is None:
+            raise ConfigError("length_search needs the sampler's end_token (the token that ends the "
+                              "content, e.g. [PAD]); set end_token or turn length_search off")
 
     @classmethod
     def model_only(cls, **kw: Any) -> SolverConfig:

@@ -35,9 +35,10 @@ class Sampler:
     floor      with ``threshold`` / ``margin``: also commit at least ceil(remaining / passes left) of
                the ``steps`` schedule, so a canvas is filled within ``steps`` passes even when the
                model is unsure (the validator then re-noises what is wrong).
-    defer_token  a token id (e.g. the ``[PAD]`` that ends a variable-length canvas) committed only
-               where every uncommitted position after it, and every one before it back to the last
-               committed position (or the canvas's start), is predicted as this token too:
+    end_token  the token id that ends the content (e.g. the ``[PAD]`` run closing a variable-length
+               canvas), committed only where every uncommitted position after it, and every one
+               before it back to the last committed position (or the canvas's start), is predicted
+               as this token too:
                the end of the content is decided when the content reaches it, never by a confident
                guess far to the right. Greedy choice predicts it only where its probability is >= 1/2
                (ending is a yes/no decision against all content tokens together). ``None``: off.
@@ -60,7 +61,7 @@ class Sampler:
     steps: int = 12
     temperature: float = 0.0
     floor: bool = False
-    defer_token: int | None = None
+    end_token: int | None = None
     window: int | None = None
     entropy_bound: float = 0.1
     t_max: float = 0.8
@@ -98,8 +99,8 @@ class Sampler:
             raise ValueError(f"sampler steps must be >= 1, got {self.steps}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.defer_token is not None and (not isinstance(self.defer_token, int) or self.defer_token < 0):
-            raise ValueError(f"defer_token must be a token id >= 0 or None, got {self.defer_token!r}")
+        if self.end_token is not None and (not isinstance(self.end_token, int) or self.end_token < 0):
+            raise ValueError(f"end_token must be a token id >= 0 or None, got {self.end_token!r}")
         if self.window is not None and (not isinstance(self.window, int) or self.window < 1):
             raise ValueError(f"window must be an integer >= 1 or None, got {self.window!r}")
         if not self.entropy_bound > 0:
@@ -229,12 +230,12 @@ class Sampler:
         return pred, conf, self._select(conf, candidates, pass_index, self._eligible(pred, candidates))
 
     def _greedy(self, masked: torch.Tensor) -> torch.Tensor:
-        """[B, L] argmax of logits [B, L, V]; with ``defer_token``, that token where it is more likely
+        """[B, L] argmax of logits [B, L, V]; with ``end_token``, that token where it is more likely
         than all the others together (p >= 1/2: ending the content is a yes/no decision, not a
         contest with the single likeliest content token), else the likeliest other token."""
-        if self.defer_token is None:
+        if self.end_token is None:
             return masked.argmax(-1)
-        d = self.defer_token
+        d = self.end_token
         p_d = (masked[..., d] - masked.logsumexp(-1)).exp()  # [B, L]
         other = masked.clone()
         other[..., d] = NEG
@@ -244,22 +245,22 @@ class Sampler:
 
     def _eligible(self, pred: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """[B, L] candidates that may be committed now: with ``window``, the leftmost ``window`` ones;
-        with ``defer_token``, a position predicted as that token only if every candidate after it, and
+        with ``end_token``, a position predicted as that token only if every candidate after it, and
         every one from the start of its run of candidates up to it, is too."""
         out = candidates
-        if self.defer_token is not None:
-            other = (candidates & (pred != self.defer_token)).long()  # [B, L]
-            before = other.cumsum(-1) - other  # predicted non-deferred candidates left of each position
+        if self.end_token is not None:
+            other = (candidates & (pred != self.end_token)).long()  # [B, L]
+            before = other.cumsum(-1) - other  # candidates predicted as other tokens left of each position
             left = torch.nn.functional.pad(candidates[:, :-1], (1, 0), value=False)
             run_start = candidates & ~left  # first position of each run of candidates
             base = torch.where(run_start, before, torch.zeros_like(before)).cummax(-1).values
             after = other.flip(-1).cumsum(-1).flip(-1) - other  # ... right of it (this pass's other commits)
-            out = candidates & ~((pred == self.defer_token) & ((before > base) | (after > 0)))
+            out = candidates & ~((pred == self.end_token) & ((before > base) | (after > 0)))
         if self.window is not None:
             rank = candidates.long().cumsum(-1)  # 1 at the leftmost candidate
             near = rank <= self.window
-            if self.defer_token is not None:  # an eligible run of the deferred token goes in whole
-                near = near | (pred == self.defer_token)
+            if self.end_token is not None:  # an eligible run of the end token goes in whole
+                near = near | (pred == self.end_token)
             out = out & near
         return out
 

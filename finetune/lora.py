@@ -1,33 +1,48 @@
-"""LoRA fine-tuning with peft: adapt a base denoiser to a task by training low-rank updates
-of its attention and feed-forward projections, and save only the adapter.
+"""LoRA fine-tuning with peft (``constrained finetune TASK --mode lora``): adapt a base denoiser
+to a task by training low-rank updates of its attention and feed-forward projections, and save
+only the adapter. The chain around these steps is skeleton.py's.
 
 An adapter folder holds peft's ``adapter_config.json`` + ``adapter_model.safetensors``, a
 ``constrained_adapter.json`` naming its base (and a fingerprint of the base's weights, so an
-adapter is never put on weights it was not trained for), and a model card. ``load_adapter``
-(used by ``constrained.hub.load_denoiser``) loads the base, checks the fingerprint, applies
-the adapter and merges it, so solving with an adapter costs the same as with a full model.
+adapter is never put on weights it was not trained for), and a model card. Loading an adapter
+(``load_adapter``, used by ``constrained.hub.load_denoiser``) is ``constrained/adapters.py``'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import time
-from dataclasses import asdict, dataclass, field
+import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
+from constrained.engine.noise import NoiseProcess, make_noise
 from peft import LoraConfig, PeftModel, get_peft_model
-from safetensors import SafetensorError
 from torch import nn
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from constrained.checkpoint import require_safetensors
-from constrained.errors import ConfigError, ModelMismatch
+from constrained.adapters import (
+    ADAPTER_META,
+    apply_adapter,
+    check_adapter_base,
+    fingerprint,
+    load_adapter,
+    load_base,
+    model_type,
+    read_meta,
+    resolve_base,
+)
+from constrained.errors import ConfigError
 from constrained.task import Task
 
-ADAPTER_META = "constrained_adapter.json"
+from .cards import CardText, machine_description
+from .evaluation import held_out_description, scores_table
+from .full import diffusion_trainer
+from .recipes import LoraSettings
+from .skeleton import Mode, Run, train
+
+__all__ = ["ADAPTER_META", "ARCH_TARGETS", "LoraSettings", "apply_adapter", "apply_lora", "default_target_modules",
+           "finetune_lora", "fingerprint", "load_adapter", "resolve_targets", "save_merged", "write_meta"]
 
 #: LoRA targets per ``config.model_type``: names of the nn.Linear layers (matched as suffixes)
 ARCH_TARGETS: dict[str, list[str]] = {
@@ -44,30 +59,6 @@ ARCH_TARGETS: dict[str, list[str]] = {
     "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
 }
-
-
-@dataclass
-class LoraSettings:
-    """The ``[lora]`` recipe section, resolved."""
-
-    rank: int = 8
-    alpha: float = 16
-    dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=list)  # empty: per architecture
-    modules_to_save: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_recipe(cls, section: dict[str, Any]) -> LoraSettings:
-        from .recipes import name_list
-
-        return cls(rank=int(section["rank"]), alpha=float(section["alpha"]),
-                   dropout=float(section["dropout"]), target_modules=name_list(section["target_modules"]),
-                   modules_to_save=name_list(section["modules_to_save"]))
-
-
-def model_type(model: nn.Module) -> str:
-    cfg = getattr(model, "config", None)
-    return str(getattr(cfg, "model_type", "") or type(model).__name__)
 
 
 def _linear_names(model: nn.Module) -> list[str]:
@@ -121,22 +112,6 @@ def apply_lora(model: nn.Module, settings: LoraSettings) -> PeftModel:
     return get_peft_model(model, cfg)
 
 
-def fingerprint(model: nn.Module) -> str:
-    """A cheap identity of a model's weights: names, shapes, dtypes and a strided sample of
-    every tensor (so it stays fast on multi-GB checkpoints and identical across machines)."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        if "lora_" in name:
-            continue
-        t = t.detach()
-        flat = t.reshape(-1)
-        step = max(1, flat.numel() // 1024)
-        sample = flat[::step][:1024].to("cpu", torch.float32).contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
-        h.update(sample.numpy().tobytes())
-    return h.hexdigest()[:32]
-
-
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable, total)."""
     total = sum(p.numel() for p in model.parameters())
@@ -144,125 +119,16 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
-# ---------------------------------------------------------------------------------------------
-# bases
-# ---------------------------------------------------------------------------------------------
-def resolve_base(task: Task, base: str | Path) -> Path | str:
-    """``default`` (the task's shipped model), ``task:NAME`` (task NAME's shipped model), a
-    local directory, or a hub id (returned as a string)."""
-    from constrained.hub import MODELS_DIR, default_model_path
-    from constrained.registry import load_task
-
-    base = str(base)
-    if base == "default":
-        return default_model_path(task)
-    if base.startswith("task:"):
-        return default_model_path(load_task(base[5:]))
-    if base.startswith("shipped:"):
-        return MODELS_DIR / base[8:]
-    p = Path(base)
-    if p.exists():
-        return p.resolve()
-    if p.suffix or base.startswith((".", "/")) or base.count("/") > 1:
-        raise ModelMismatch(f"base model {base} does not exist")
-    return base  # a hub id
-
-
-def base_reference(path: Path | str) -> str:
-    """How an adapter names its base: ``shipped:NAME`` for a model shipped in the package (so the
-    reference survives installation elsewhere), else the path or hub id as given."""
-    from constrained.hub import MODELS_DIR
-
-    if isinstance(path, Path):
-        try:
-            return "shipped:" + str(path.resolve().relative_to(MODELS_DIR.resolve()))
-        except ValueError:
-            return str(path.resolve())
-    return path
-
-
-def load_base(task: Task, base: str | Path, trust_remote_code: bool = False) -> tuple[nn.Module, str, str]:
-    """(base denoiser in train-ready form, its reference, its noise name). The base must fit the
-    task's vocabulary and layout (checked by hub.load_denoiser); an adapter is refused as a base."""
-    from constrained.hub import load_denoiser
-
-    path = resolve_base(task, base)
-    if isinstance(path, Path) and (path / "adapter_config.json").exists():
-        meta = read_meta(path)
-        raise ModelMismatch(f"base {path} is a LoRA adapter (for base {meta.get('base', '?')}), not a full "
-                            "model; pass its base, or a model merged with `--merge`")
-    model, noise = load_denoiser(task, path, trust_remote_code=trust_remote_code)
-    return model, base_reference(path), noise.name
-
-
-# ---------------------------------------------------------------------------------------------
-# adapters on disk
-# ---------------------------------------------------------------------------------------------
-def read_meta(path: str | Path) -> dict[str, Any]:
-    f = Path(path) / ADAPTER_META
-    return json.loads(f.read_text()) if f.exists() else {}
-
-
 def write_meta(path: Path, task: Task, base_ref: str, base_fp: str, noise: str, settings: LoraSettings,
                targets: list[str], extra: dict[str, Any] | None = None) -> None:
+    """OUT/constrained_adapter.json: the base, its fingerprint, the task's vocabulary, the noise
+    and the LoRA settings (``base`` is recorded once, at the top)."""
     path.mkdir(parents=True, exist_ok=True)
+    lora = {k: v for k, v in asdict(settings).items() if k != "base"}
     meta = {"task": task.name, "base": base_ref, "base_fingerprint": base_fp, "noise": noise,
-            "vocab_tokens": list(task.vocab.tokens), "lora": {**asdict(settings), "target_modules": targets},
+            "vocab_tokens": list(task.vocab.tokens), "lora": {**lora, "target_modules": targets},
             **(extra or {})}
     (path / ADAPTER_META).write_text(json.dumps(meta, indent=1) + "\n")
-
-
-def check_adapter_base(adapter: str | Path, base_fp: str, base_ref: str) -> None:
-    """An adapter trained on other weights is refused, naming both."""
-    meta = read_meta(adapter)
-    if meta.get("base_fingerprint") and meta["base_fingerprint"] != base_fp:
-        raise ModelMismatch(
-            f"adapter at {adapter} was trained on base {meta.get('base', '?')} (weights fingerprint "
-            f"{meta['base_fingerprint']}); the base given, {base_ref}, has fingerprint {base_fp}: "
-            "it is an adapter for another base")
-
-
-def apply_adapter(base: nn.Module, adapter: str | Path, *, trainable: bool = False,
-                  check: bool = True) -> PeftModel:
-    """Put the adapter at ``adapter`` on ``base`` (any nn.Module the adapter was trained on)."""
-    adapter = Path(adapter)
-    if not (adapter / "adapter_config.json").exists():
-        raise ModelMismatch(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
-    weights = require_safetensors(adapter, "adapter_model")  # never peft's torch.load of adapter_model.bin
-    if check:
-        check_adapter_base(adapter, fingerprint(base), type(base).__name__)
-    try:
-        return PeftModel.from_pretrained(base, str(adapter), is_trainable=trainable, use_safetensors=True)
-    except (KeyError, RuntimeError, ValueError, OSError, SafetensorError) as e:
-        raise ModelMismatch(f"{weights}: the adapter does not fit this {model_type(base)} base or cannot "
-                            f"be read: {str(e).strip().splitlines()[0][:300] if str(e).strip() else e!r}") from None
-
-
-def load_adapter(path: str | Path, task: Task, base: str | Path | None = None,
-                 trust_remote_code: bool = False) -> nn.Module:
-    """The base named by the adapter (or ``base``) with the adapter applied and merged, in eval mode.
-
-    Raises ModelMismatch when the adapter was made for another task's vocabulary or for
-    other base weights.
-    """
-    path = Path(path)
-    meta = read_meta(path)
-    if meta.get("vocab_tokens") and list(meta["vocab_tokens"]) != list(task.vocab.tokens):
-        raise ModelMismatch(f"adapter at {path} was trained for task {meta.get('task')!r} with vocabulary "
-                            f"{meta['vocab_tokens']}; task {task.name!r} uses {list(task.vocab.tokens)}")
-    ref = base or meta.get("base")
-    if ref is None:
-        cfg = json.loads((path / "adapter_config.json").read_text())
-        ref = cfg.get("base_model_name_or_path")
-    if not ref:
-        raise ModelMismatch(f"adapter at {path} does not name its base; pass base=")
-    model, ref_str, noise = load_base(task, ref, trust_remote_code=trust_remote_code)
-    check_adapter_base(path, fingerprint(model), ref_str)
-    merged = apply_adapter(model, path, check=False).merge_and_unload()
-    cfg = getattr(merged, "config", None)
-    if cfg is not None and not hasattr(cfg, "noise"):
-        cfg.noise = meta.get("noise", noise)  # hub bases carry no noise name; the adapter records it
-    return merged.eval()
 
 
 def save_merged(model: PeftModel, out: Path, base_dir: Path | str | None = None) -> Path:
@@ -276,8 +142,6 @@ def save_merged(model: PeftModel, out: Path, base_dir: Path | str | None = None)
     out.mkdir(parents=True, exist_ok=True)
     inner.save_pretrained(out, safe_serialization=True)
     if hasattr(merged, "token_map") and isinstance(base_dir, Path):
-        import shutil
-
         for f in base_dir.iterdir():
             if f.is_file() and (f.name.startswith(("tokenizer", "special_tokens_map", "vocab", "merges"))
                                 or f.name == "added_tokens.json"):
@@ -290,144 +154,91 @@ def folder_bytes(path: Path, pattern: str = "*.safetensors") -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# training
+# the mode
 # ---------------------------------------------------------------------------------------------
+class LoraMode(Mode):
+    """Train a LoRA adapter on ``base`` (``--base``, else ``lora.base``); ``init``: continue from an
+    existing adapter; ``merge``: also write the merged full model to OUT/merged;
+    ``trust_remote_code``: allow a base that ships its own code (LLaDA, Dream)."""
+
+    name, out_suffix, before_key = "lora", "-lora", "scores_base"
+
+    def __init__(self, base: str | None = None, merge: bool = False, trust_remote_code: bool = False) -> None:
+        self.base, self.merge, self.trust_remote_code = base, merge, trust_remote_code
+
+    def prepare(self, run: Run) -> tuple[nn.Module, NoiseProcess]:
+        task, settings, tr = run.task, run.recipe.lora, run.recipe.train
+        base_model, self.base_ref, base_noise = load_base(task, self.base or settings.base, self.trust_remote_code)
+        self.base_fp = fingerprint(base_model)
+        if run.init:
+            check_adapter_base(run.init, self.base_fp, self.base_ref)
+        if run.last is not None:
+            check_adapter_base(run.out, self.base_fp, self.base_ref)  # resuming an adapter of another base: refuse
+        if run.init:
+            self.targets = read_meta(run.init).get("lora", {}).get("target_modules") or []
+            model = apply_adapter(base_model, run.init, trainable=True, check=False)
+        else:
+            self.targets = resolve_targets(base_model, settings)
+            model = apply_lora(base_model, settings)
+        if base_noise != tr.noise and any(o.startswith("train.noise=") for o in run.overrides):
+            raise ConfigError(f"train.noise={tr.noise} differs from the base's {base_noise} noise; "
+                              "a LoRA adapter keeps its base's noise process")
+        trainable, total = count_parameters(model)
+        run.result.update(trainable_parameters=trainable, base_parameters=total - trainable)
+        if run.rank == 0:
+            write_meta(run.out, task, self.base_ref, self.base_fp, base_noise, settings, self.targets)
+            print(f"LoRA on {self.base_ref}: targets {self.targets}, rank {settings.rank}; "
+                  f"{trainable:,} trainable of {total:,} parameters", flush=True)
+        return model, make_noise(base_noise, task.vocab.mask_id)
+
+    def trainer(self, run: Run, args: TrainingArguments, callbacks: list[TrainerCallback]) -> Trainer:
+        return diffusion_trainer(run, args, callbacks)
+
+    def save(self, run: Run) -> None:
+        out, r = run.out, run.result
+        run.model.save_pretrained(out, safe_serialization=True)
+        write_meta(out, run.task, self.base_ref, self.base_fp, run.noise.name, run.recipe.lora, self.targets,
+                   {"eval_size": len(run.held_out), "steps": r["steps"]})
+        base_dir = resolve_base(run.task, self.base_ref)
+        r.update(adapter_bytes=folder_bytes(out, "adapter_model.safetensors"),
+                 base_bytes=folder_bytes(base_dir) if isinstance(base_dir, Path) else None)
+        if self.merge:
+            r["merged"] = str(save_merged(run.model, out / "merged", base_dir))
+
+    def card(self, run: Run) -> CardText:
+        task, s, tr, r = run.task, run.recipe.lora, run.recipe.train, run.result
+        size, base_bytes = r.get("adapter_bytes") or 0, r.get("base_bytes")
+        n_train, n_base = r["trainable_parameters"], r["base_parameters"]
+        return CardText(
+            title=f"{task.name} LoRA adapter",
+            intro=[f"A LoRA adapter (peft) for the `{task.name}` task of `constrained`, on the base `{self.base_ref}`. "
+                   f"It trains {n_train:,} parameters ({n_train / max(n_base, 1):.1%} "
+                   f"of the base's {n_base:,}); the base stays frozen.",
+                   f"Load it like any model: `constrained solve {task.name} PUZZLE --model {run.out}` "
+                   "(the base is loaded, its weights fingerprint checked, and the adapter merged)."],
+            trained=[f"command: `constrained finetune {task.name} --mode lora --out {run.out}"
+                     + "".join(f" --set {o}" for o in run.overrides) + "` "
+                     f"(recipe `finetune/recipes/{task.name}.lora.toml` if present, else `{task.name}.toml`)",
+                     f"LoRA: rank {s.rank}, alpha {s.alpha:g}, dropout {s.dropout:g}, targets {', '.join(self.targets)}"
+                     + (f", also trained: {', '.join(s.modules_to_save)}" if s.modules_to_save else ""),
+                     f"data: generated on the fly by `{type(task).__name__}.training_example`; nothing downloaded",
+                     f"steps: {tr.max_steps}, batch {tr.batch_size}, lr {tr.learning_rate}, {tr.lr_scheduler} schedule",
+                     f"wall time: {run.wall / 60:.1f} min on {machine_description()}",
+                     f"adapter size: {size / 1e3:.0f} kB"
+                     + (f" ({size / base_bytes:.1%} of the base's {base_bytes / 1e6:.2f} MB)" if base_bytes else "")],
+            scores=scores_table([("base", run.before), ("base + adapter", run.scores)]),
+            held_out=held_out_description(run.recipe), size=run.recipe.eval.size, tags=[task.name, "lora"],
+            library_name="peft")
+
+
 def finetune_lora(task_name: str, out: str | Path | None = None, recipe_path: str | None = None,
                   overrides: list[str] | None = None, base: str | None = None, init: str | None = None,
                   merge: bool = False, resume: bool = True, progress: bool = True,
                   trust_remote_code: bool = False) -> dict[str, Any]:
     """Train a LoRA adapter for ``task_name`` on ``base``; save only the adapter (and, with
     ``merge``, a merged full model in OUT/merged). ``init``: continue from an existing adapter.
-    ``trust_remote_code``: allow a base that ships its own code (LLaDA, Dream). Every check
-    (recipe keys, base vocabulary, adapter/base fit) runs before training."""
-    from constrained.engine.denoiser import reads_domains
-    from constrained.engine.noise import make_noise
-
-    from constrained.registry import load_task
-
-    from .data import DiffusionCollator, TaskStream
-    from .recipes import load_recipe
-    from .run import ValidatorEval, _last_checkpoint, evaluate, plot_loss
-    from .trainer import DiffusionTrainer
-    from .training import final_scores, training_arguments
-
-    recipe = load_recipe(task_name, recipe_path, overrides, mode="lora")
-    task = load_task(task_name, **recipe["task"])
-    tr, ev = recipe["train"], recipe["eval"]
-    settings = LoraSettings.from_recipe(recipe["lora"])
-    out = Path(out or f"runs/{task_name}-lora")
-    torch.manual_seed(tr["seed"])
-
-    base_model, base_ref, base_noise = load_base(task, base or recipe["lora"]["base"], trust_remote_code)
-    base_fp = fingerprint(base_model)
-    if init:
-        check_adapter_base(init, base_fp, base_ref)
-    ck = out / "checkpoints"
-    last = _last_checkpoint(ck) if resume else None
-    if last is not None:
-        check_adapter_base(out, base_fp, base_ref)  # resuming an adapter of another base: refuse
-    if init:
-        targets = read_meta(init).get("lora", {}).get("target_modules") or []
-        model = apply_adapter(base_model, init, trainable=True, check=False)
-    else:
-        targets = resolve_targets(base_model, settings)
-        model = apply_lora(base_model, settings)
-    noise = make_noise(base_noise, task.vocab.mask_id)
-    if base_noise != tr["noise"] and any(o.startswith("train.noise=") for o in overrides or []):
-        raise ConfigError(f"train.noise={tr['noise']} differs from the base's {base_noise} noise; "
-                          "a LoRA adapter keeps its base's noise process")
-    rank = int(os.environ.get("RANK", 0))
-    if rank == 0:
-        write_meta(out, task, base_ref, base_fp, noise.name, settings, targets)
-    eval_kw = {k: v for k, v in ev.items() if k not in ("steps", "size", "options")}
-    held_out = [p for p, _ in task.generate(ev["size"], seed=10_000 + tr["seed"], **eval_kw)] \
-        if ev["size"] else []
-    trainable, total = count_parameters(model)
-    if rank == 0:
-        print(f"LoRA on {base_ref}: targets {targets}, rank {settings.rank}; "
-              f"{trainable:,} trainable of {total:,} parameters", flush=True)
-
-    args = training_arguments(recipe, out, progress)
-    trainer = DiffusionTrainer(
-        model=model, args=args,
-        train_dataset=TaskStream(task, seed=tr["seed"], rank=rank),
-        data_collator=DiffusionCollator(task, noise, seed=tr["seed"] + rank, domains=reads_domains(model),
-                                        context_noise=tr["context_noise"]),
-        noise=noise,
-        callbacks=[ValidatorEval(task, noise, held_out, ev["steps"], ev["options"])],
-    )
-    if last is not None and rank == 0:
-        print(f"resuming from {last}", flush=True)
-    before = evaluate(task, model, noise, held_out, **ev["options"]) \
-        if held_out and rank == 0 and not last else {}
-    t0 = time.time()
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
-    wall = time.time() - t0
-    scores = final_scores(trainer, lambda: evaluate(task, model, noise, held_out, **ev["options"])) \
-        if held_out else {}
-    result: dict[str, Any] = {"scores": scores, "scores_base": before, "wall_seconds": wall, "out": str(out),
-                              "trainable_parameters": trainable, "base_parameters": total - trainable,
-                              "world_size": trainer.args.world_size, "steps": trainer.state.global_step}
-    if trainer.is_world_process_zero():
-        model.save_pretrained(out, safe_serialization=True)
-        write_meta(out, task, base_ref, base_fp, noise.name, settings, targets,
-                   {"eval_size": len(held_out), "steps": trainer.state.global_step})
-        history = trainer.state.log_history
-        (out / "training_log.json").write_text(json.dumps(history, indent=1))
-        plot_loss(history, out / "loss.png")
-        result["adapter_bytes"] = folder_bytes(out, "adapter_model.safetensors")
-        base_dir = resolve_base(task, base_ref)
-        result["base_bytes"] = folder_bytes(base_dir) if isinstance(base_dir, Path) else None
-        write_adapter_card(out, task, recipe, base_ref, targets, settings, result, scores, before, wall,
-                           overrides or [])
-        if merge:
-            merged_dir = save_merged(model, out / "merged", resolve_base(task, base_ref))
-            result["merged"] = str(merged_dir)
-    return result
-
-
-def write_adapter_card(out: Path, task: Task, recipe: dict[str, Any], base_ref: str, targets: list[str],
-                       settings: LoraSettings, result: dict[str, Any], scores: dict[str, float],
-                       before: dict[str, float], wall: float, overrides: list[str] | None = None) -> None:
-    from .training import machine_description, scores_table
-
-    tr, ev = recipe["train"], recipe["eval"]
-    eval_kw = {k: v for k, v in ev.items() if k not in ("steps", "size", "options")}
-    size = result.get("adapter_bytes") or 0
-    n_train, n_base = result["trainable_parameters"], result["base_parameters"]
-    where = ", ".join(f"{k}={v}" for k, v in eval_kw.items()) or "default generator"
-    base_bytes = result.get("base_bytes")
-    lines = [
-        f"# {task.name} LoRA adapter",
-        "",
-        f"A LoRA adapter (peft) for the `{task.name}` task of `constrained`, on the base `{base_ref}`. "
-        f"It trains {n_train:,} parameters ({n_train / max(n_base, 1):.1%} "
-        f"of the base's {n_base:,}); the base stays frozen.",
-        "",
-        f"Load it like any model: `constrained solve {task.name} PUZZLE --model {out}` "
-        "(the base is loaded, its weights fingerprint checked, and the adapter merged).",
-        "",
-        "## How it was trained",
-        "",
-        f"- command: `constrained finetune {task.name} --mode lora --out {out}"
-        + "".join(f" --set {o}" for o in overrides or []) + "` "
-        f"(recipe `finetune/recipes/{task.name}.lora.toml` if present, else `{task.name}.toml`)",
-        f"- LoRA: rank {settings.rank}, alpha {settings.alpha:g}, dropout {settings.dropout:g}, "
-        f"targets {', '.join(targets)}" + (f", also trained: {', '.join(settings.modules_to_save)}"
-                                          if settings.modules_to_save else ""),
-        f"- data: generated on the fly by `{type(task).__name__}.training_example`; nothing downloaded",
-        f"- steps: {tr['max_steps']}, batch {tr['batch_size']}, lr {tr['learning_rate']}, "
-        f"{tr['lr_scheduler']} schedule",
-        f"- wall time: {wall / 60:.1f} min on {machine_description()}",
-        f"- adapter size: {size / 1e3:.0f} kB"
-        + (f" ({size / base_bytes:.1%} of the base's {base_bytes / 1e6:.2f} MB)" if base_bytes else ""),
-        "",
-        "## Scores",
-        "",
-        f"Verified solve rate on {ev['size']} held-out generated problems "
-        f"({where}; seed {10_000 + tr['seed']}):",
-        "",
-        *scores_table([("base", before), ("base + adapter", scores)]),
-    ]
-    lines += ["", "Larger evaluations are in BENCHMARKS.md.", ""]
-    (out / "README.md").write_text("\n".join(lines))
+    Every check (recipe keys, base vocabulary, adapter/base fit) runs before training. The
+    result adds ``scores_base``, ``trainable_parameters``, ``base_parameters``,
+    ``adapter_bytes``, ``base_bytes`` and ``merged``."""
+    return train(LoraMode(base, merge, trust_remote_code), task_name, out, recipe_path, overrides, init,
+                 resume, progress)

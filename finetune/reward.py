@@ -27,10 +27,7 @@ FSDP and DeepSpeed under ``torchrun`` / ``accelerate launch`` work as for the ot
 from __future__ import annotations
 
 import copy
-import json
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,32 +37,19 @@ from constrained.engine.noise import NoiseProcess
 from constrained.engine.samplers import Sampler
 from torch import nn
 from torch.utils.data import Dataset
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from trl.trainer.utils import nanstd, selective_log_softmax
 
 from constrained.canvas import Canvas
 from constrained.errors import ConfigError
+from constrained.hub import load_denoiser
 from constrained.solver import Solver, SolverConfig
 from constrained.task import Task
 
-
-@dataclass
-class RewardSettings:
-    """The ``[reward]`` recipe section."""
-
-    group_size: int = 8
-    grade: str = "expert"
-    pool_size: int = 256
-    temperature: float = 1.0
-    max_passes: int = 32
-    solved_bonus: float = 1.0
-    kl_beta: float = 0.05
-    clip_advantage: float = 3.0
-    negative_weight: float = 1.0  # scale of below-group-mean advantages (0: learn only from the better samples)
-
-    @classmethod
-    def from_recipe(cls, section: dict[str, Any]) -> RewardSettings:
-        return cls(**{k: section[k] for k in cls.__dataclass_fields__})
+from .cards import CardText, machine_description
+from .evaluation import held_out_description, pool_seed, scores_table
+from .recipes import RewardSettings
+from .skeleton import Mode, Run, train
 
 
 def validator_reward(task: Task, canvas: Canvas, tokens: torch.Tensor, solved_bonus: float = 1.0,
@@ -189,65 +173,61 @@ class RewardTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
+class RewardMode(Mode):
+    """Validator-reward training of ``init`` (default: the task's shipped model): the full model
+    is updated and saved; the card holds the solve rates before and after."""
+
+    name, out_suffix, before_key = "reward", "-reward", "scores_before"
+
+    def prepare(self, run: Run) -> tuple[nn.Module, NoiseProcess]:
+        task, settings = run.task, run.recipe.reward
+        self.source = run.init or "default"
+        model, noise = load_denoiser(task, self.source)
+        if not hasattr(model, "save_pretrained"):
+            raise ConfigError(f"reward mode trains and saves a full model; {type(model).__name__} from "
+                              f"{self.source} has no save_pretrained")
+        for p in model.parameters():
+            p.requires_grad_(True)
+        self.reference = copy.deepcopy(model).eval().requires_grad_(False) if settings.kl_beta > 0 else None
+        gen_kw = {"grade": settings.grade} if settings.grade else {}
+        self.pool = [p for p, _ in task.generate(settings.pool_size, seed=pool_seed(run.recipe), **gen_kw)]
+        return model, noise
+
+    def trainer(self, run: Run, args: TrainingArguments, callbacks: list[TrainerCallback]) -> Trainer:
+        return RewardTrainer(model=run.model, args=args, train_dataset=ProblemPool(len(self.pool)),
+                             data_collator=collate_indices, task=run.task, noise=run.noise, problems=self.pool,
+                             settings=run.recipe.reward, reference=self.reference, callbacks=callbacks)
+
+    def plot(self, history: list[dict[str, Any]], path: Path) -> None:
+        plot_rollouts(history, path)
+
+    def card(self, run: Run) -> CardText:
+        task, s, tr = run.task, run.recipe.reward, run.recipe.train
+        return CardText(
+            title=f"{task.name} denoiser, validator-reward fine-tuned",
+            intro=[f"`{self.source}` fine-tuned for the `{task.name}` task of `constrained` with validator rewards "
+                   "(group-relative advantages over rollouts of the model itself; see finetune/reward.py)."],
+            trained=[f"command: `constrained finetune {task.name} --mode reward --out {run.out}"
+                     + "".join(f" --set {o}" for o in run.overrides) + "` "
+                     f"(recipe `finetune/recipes/{task.name}.reward.toml` if present, else `{task.name}.toml`)",
+                     f"rollouts: {s.group_size} per problem, temperature {s.temperature}, up to {s.max_passes} "
+                     f"model passes, model only; problems: {s.pool_size} generated ({s.grade or 'default'} grade, "
+                     f"seed {pool_seed(run.recipe)})",
+                     f"reward: mean of the fractions of constraint groups and of cells satisfied, + {s.solved_bonus} "
+                     f"if solved; KL weight {s.kl_beta}",
+                     f"steps: {tr.max_steps}, {tr.batch_size} problems per step, lr {tr.learning_rate}",
+                     f"wall time: {run.wall / 60:.1f} min on {machine_description()}"],
+            scores=scores_table([("before", run.before), ("after", run.scores)]),
+            held_out=held_out_description(run.recipe), size=run.recipe.eval.size, tags=[task.name, "reward"])
+
+
 def finetune_reward(task_name: str, out: str | Path | None = None, recipe_path: str | None = None,
                     overrides: list[str] | None = None, init: str | None = None, resume: bool = True,
                     progress: bool = True) -> dict[str, Any]:
     """Validator-reward fine-tuning of ``init`` (default: the task's shipped model); saves the
-    updated full model in OUT with a model card holding the before/after solve rates."""
-    from constrained.hub import load_denoiser
-    from constrained.registry import load_task
-
-    from .run import ValidatorEval, _last_checkpoint, evaluate
-    from .training import final_scores, training_arguments
-
-    recipe = load_recipe_for_reward(task_name, recipe_path, overrides)
-    task = load_task(task_name, **recipe["task"])
-    tr, ev = recipe["train"], recipe["eval"]
-    settings = RewardSettings.from_recipe(recipe["reward"])
-    out = Path(out or f"runs/{task_name}-reward")
-    torch.manual_seed(tr["seed"])
-    source = init or "default"
-    model, noise = load_denoiser(task, source)
-    if not hasattr(model, "save_pretrained"):
-        raise ConfigError(f"reward mode trains and saves a full model; {type(model).__name__} from {source} "
-                          "has no save_pretrained")
-    for p in model.parameters():
-        p.requires_grad_(True)
-    reference = copy.deepcopy(model).eval().requires_grad_(False) if settings.kl_beta > 0 else None
-    rank = int(os.environ.get("RANK", 0))
-    gen_kw = {"grade": settings.grade} if settings.grade else {}
-    pool = [p for p, _ in task.generate(settings.pool_size, seed=20_000 + tr["seed"], **gen_kw)]
-    eval_kw = {k: v for k, v in ev.items() if k not in ("steps", "size", "options")}
-    held_out = [p for p, _ in task.generate(ev["size"], seed=10_000 + tr["seed"], **eval_kw)] \
-        if ev["size"] else []
-    last = _last_checkpoint(out / "checkpoints") if resume else None
-    before = evaluate(task, model, noise, held_out, **ev["options"]) \
-        if held_out and rank == 0 and not last else {}
-    if before:
-        print("[before] " + ", ".join(f"{k}={v:.3f}" for k, v in before.items()), flush=True)
-
-    args = training_arguments(recipe, out, progress)
-    trainer = RewardTrainer(
-        model=model, args=args, train_dataset=ProblemPool(len(pool)), data_collator=collate_indices,
-        task=task, noise=noise, problems=pool, settings=settings, reference=reference,
-        callbacks=[ValidatorEval(task, noise, held_out, ev["steps"], ev["options"])],
-    )
-    if last is not None and rank == 0:
-        print(f"resuming from {last}", flush=True)
-    t0 = time.time()
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
-    wall = time.time() - t0
-    scores = final_scores(trainer, lambda: evaluate(task, model, noise, held_out, **ev["options"])) \
-        if held_out else {}
-    result = {"scores": scores, "scores_before": before, "wall_seconds": wall, "out": str(out),
-              "world_size": trainer.args.world_size, "steps": trainer.state.global_step}
-    if trainer.is_world_process_zero():
-        model.save_pretrained(out, safe_serialization=True)
-        history = trainer.state.log_history
-        (out / "training_log.json").write_text(json.dumps(history, indent=1))
-        plot_rollouts(history, out / "loss.png")
-        write_reward_card(out, task, recipe, source, settings, scores, before, wall, eval_kw, overrides or [])
-    return result
+    updated full model in OUT with a model card holding the before/after solve rates. The
+    result adds ``scores_before``."""
+    return train(RewardMode(), task_name, out, recipe_path, overrides, init, resume, progress)
 
 
 def plot_rollouts(history: list[dict[str, Any]], path: Path) -> None:
@@ -274,47 +254,3 @@ def plot_rollouts(history: list[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def load_recipe_for_reward(task_name: str, recipe_path: str | None,
-                           overrides: list[str] | None) -> dict[str, Any]:
-    from .recipes import load_recipe
-
-    return load_recipe(task_name, recipe_path, overrides, mode="reward")
-
-
-def write_reward_card(out: Path, task: Task, recipe: dict[str, Any], source: str, s: RewardSettings,
-                      scores: dict[str, float], before: dict[str, float], wall: float,
-                      eval_kw: dict[str, Any], overrides: list[str] | None = None) -> None:
-    from .training import machine_description, scores_table
-
-    tr, ev = recipe["train"], recipe["eval"]
-    where = ", ".join(f"{k}={v}" for k, v in eval_kw.items()) or "default generator"
-    lines = [
-        f"# {task.name} denoiser, validator-reward fine-tuned",
-        "",
-        f"`{source}` fine-tuned for the `{task.name}` task of `constrained` with validator rewards "
-        "(group-relative advantages over rollouts of the model itself; see finetune/reward.py).",
-        "",
-        "## How it was trained",
-        "",
-        f"- command: `constrained finetune {task.name} --mode reward --out {out}"
-        + "".join(f" --set {o}" for o in overrides or []) + "` "
-        f"(recipe `finetune/recipes/{task.name}.reward.toml` if present, else `{task.name}.toml`)",
-        f"- rollouts: {s.group_size} per problem, temperature {s.temperature}, up to {s.max_passes} model "
-        f"passes, model only; problems: {s.pool_size} generated ({s.grade or 'default'} grade, "
-        f"seed {20_000 + tr['seed']})",
-        f"- reward: mean of the fractions of constraint groups and of cells satisfied, + {s.solved_bonus} "
-        f"if solved; KL weight {s.kl_beta}",
-        f"- steps: {tr['max_steps']}, {tr['batch_size']} problems per step, lr {tr['learning_rate']}",
-        f"- wall time: {wall / 60:.1f} min on {machine_description()}",
-        "",
-        "## Scores",
-        "",
-        f"Verified solve rate on {ev['size']} held-out generated problems "
-        f"({where}; seed {10_000 + tr['seed']}):",
-        "",
-        *scores_table([("before", before), ("after", scores)]),
-    ]
-    lines += [""]
-    (out / "README.md").write_text("\n".join(lines))

@@ -20,15 +20,14 @@ spell it; ``[PAD]`` may only trail the hole. Optional user tests (a pytest file,
 ``assert`` lines) run against the completed file in the sandbox of
 :mod:`constrained.sandbox`; a failing test implicates the whole hole.
 
-Corpus, tokenizer and hole cutting live in :mod:`constrained.tasks.code_corpus`.
+Problems and how a hole is given (marker, lines, span) live in :mod:`constrained.tasks.code_problem`;
+corpus, tokenizer and hole cutting in :mod:`constrained.tasks.code_corpus`. The "[PAD] only trails the
+hole" rule is the constraint library's :class:`~constrained.constraints.TrailingPadding`.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-import warnings
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 
 from constrained.canvas import Canvas
+from constrained.constraints import TrailingPadding
 from constrained.errors import ConfigError, InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Check, Report
@@ -49,7 +49,6 @@ from .code_corpus import (
     BOF,
     EOF,
     SEP,
-    Hole,
     SourceFile,
     build_tokenizer,
     code_vocab,
@@ -61,6 +60,21 @@ from .code_corpus import (
     split_of,
     token_bytes,
 )
+from .code_problem import (
+    MARKER,
+    CodeProblem,
+    CompletedFile,
+    check_outside,
+    check_text,
+    compile_error,
+    describe_error,
+    module_name,
+    problem_from_lines,
+    problem_from_marker,
+    problem_from_span,
+    read_source,
+    read_tests,
+)
 
 __all__ = [
     "CodeEdit",
@@ -68,64 +82,17 @@ __all__ = [
     "CodeProblem",
     "CompletedFile",
     "build_tokenizer",
+    "compile_error",
     "corpus_files",
     "load_corpus",
     "load_tokenizer",
+    "problem_from_lines",
+    "problem_from_span",
     "split_of",
 ]
 
-MARKER = "<FILL>"
-#: stand-ins for an unknown hole when checking that the file parses outside it
-FILLERS = ("pass", "None", "x", "", "x)", "x]", "x}", "x:", "x, y", "+ x", "== x", "x = 1")
 #: [PAD] positions after the hole's end implicated by an error at or after its last line (room to grow)
 GROW_TOKENS = 1
-_SPAN = re.compile(r"^\s*(\d+):(\d+)\s*-\s*(\d+):(\d+)\s*$")
-_LINES = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
-
-
-@dataclass
-class CodeProblem:
-    """A source with one hole: ``prefix + hole + suffix``.
-
-    ``original`` is what the hole held before (code-edit, or the known answer of a
-    benchmark hole); ``tests`` are this problem's own tests (else the task's).
-    """
-
-    prefix: str
-    suffix: str
-    original: str | None = None
-    name: str = "<input>"
-    tests: str | None = None
-
-    @property
-    def first_line(self) -> int:
-        """1-based line where the hole starts."""
-        return self.prefix.count("\n") + 1
-
-    def with_hole(self, text: str) -> str:
-        """The file with ``text`` in the hole; in a CRLF file the hole's line ends become CRLF too."""
-        if "\n" in text and self.crlf:
-            text = re.sub(r"(?<!\r)\n", "\r\n", text)
-        return self.prefix + text + self.suffix
-
-    @property
-    def crlf(self) -> bool:
-        """Whether the text around the hole ends its lines with CRLF (and never with a bare LF)."""
-        around = self.prefix + self.suffix
-        return "\r\n" in around and re.search(r"(?<!\r)\n", around) is None
-
-
-class CompletedFile(str):
-    """The completed source (a ``str``), carrying the ``hole`` text and the ``problem``."""
-
-    hole: str
-    problem: CodeProblem
-
-    def __new__(cls, text: str, hole: str, problem: CodeProblem) -> CompletedFile:
-        obj = super().__new__(cls, text)
-        obj.hole = hole
-        obj.problem = problem
-        return obj
 
 
 @dataclass
@@ -137,96 +104,6 @@ class _Item:
     tests: str | None
     module: str
     cache: dict[tuple[int, ...], tuple[bool, list[int], list[str], list[Check]]] = field(default_factory=dict)
-
-
-def compile_error(source: str, name: str = "<file>") -> SyntaxError | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            compile(source.removeprefix("\ufeff"), name, "exec", dont_inherit=True)  # a BOM is legal
-        except SyntaxError as e:
-            return e
-        except (ValueError, MemoryError, RecursionError) as e:  # null bytes, absurd nesting
-            err = SyntaxError(str(e))
-            err.lineno = None
-            return err
-    return None
-
-
-def _describe(e: SyntaxError) -> str:
-    return f"line {e.lineno}: {e.msg}" if e.lineno else str(e.msg)
-
-
-def parse_lines(value: Any, n_lines: int) -> tuple[int, int]:
-    """``"10-14"``, ``"10"``, ``10`` or ``(10, 14)`` -> 1-based inclusive (first, last)."""
-    if isinstance(value, int):
-        a = b = value
-    elif isinstance(value, (tuple, list)) and len(value) == 2:
-        a, b = int(value[0]), int(value[1])
-    else:
-        m = _LINES.match(str(value))
-        if not m:
-            raise InvalidProblem(f"lines {value!r}: use FIRST-LAST, e.g. '10-14'")
-        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
-    if not 1 <= a <= b <= n_lines:
-        raise InvalidProblem(f"lines {value!r} are outside the file's lines 1-{n_lines}")
-    return a, b
-
-
-def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i + 1)
-    return starts
-
-
-def problem_from_lines(source: str, lines: Any, name: str = "<input>") -> CodeProblem:
-    """The hole is lines FIRST..LAST from the first non-blank character of FIRST to the end of LAST."""
-    starts = _line_starts(source)
-    n = len(starts) - (1 if source.endswith("\n") else 0)
-    a, b = parse_lines(lines, max(n, 1))
-    s = starts[a - 1]
-    e = starts[b] - 1 if b < len(starts) else len(source)
-    seg = source[s:e]
-    s += len(seg) - len(seg.lstrip(" \t"))
-    e = max(s, s + len(source[s:e].rstrip()))
-    return CodeProblem(source[:s], source[e:], original=source[s:e], name=name)
-
-
-def problem_from_span(source: str, span: Any, name: str = "<input>") -> CodeProblem:
-    """``"L1:C1-L2:C2"`` (1-based lines and columns, end column exclusive)."""
-    m = _SPAN.match(str(span))
-    if not m:
-        raise InvalidProblem(f"span {span!r}: use LINE:COL-LINE:COL, e.g. '3:5-3:20'")
-    l1, c1, l2, c2 = map(int, m.groups())
-    starts = _line_starts(source)
-    if not (1 <= l1 <= l2 <= len(starts)):
-        raise InvalidProblem(f"span {span!r}: lines outside the file's lines 1-{len(starts)}")
-
-    def offset(line: int, col: int) -> int:
-        end = starts[line] - 1 if line < len(starts) else len(source)
-        pos = starts[line - 1] + col - 1
-        if not starts[line - 1] <= pos <= end or col < 1:
-            raise InvalidProblem(f"span {span!r}: column {col} is outside line {line} "
-                                 f"({end - starts[line - 1]} characters)")
-        return pos
-
-    s, e = offset(l1, c1), offset(l2, c2)
-    if e < s:
-        raise InvalidProblem(f"span {span!r} ends before it starts")
-    return CodeProblem(source[:s], source[e:], original=source[s:e], name=name)
-
-
-def problem_from_marker(source: str, marker: str = MARKER, name: str = "<input>") -> CodeProblem:
-    n = source.count(marker)
-    if n != 1:
-        where = [i + 1 for i, ln in enumerate(source.splitlines()) if marker in ln]
-        raise InvalidProblem(f"{name}: expected exactly one {marker} marker, found {n}"
-                             + (f" (lines {where})" if where else "") +
-                             "; or give the hole as lines / a span (code-edit --lines 10-14)")
-    i = source.index(marker)
-    return CodeProblem(source[:i], source[i + len(marker):], name=name)
 
 
 class CodeInfill(Task):
@@ -241,12 +118,12 @@ class CodeInfill(Task):
 
     name = "code-infill"
     default_model = "code"
-    #: defer_token 0: a [PAD] is committed only where the hole's content has reached it (else the
+    #: end_token 0: a [PAD] is committed only where the hole's content has reached it (else the
     #: confident [PAD]s far to the right are committed first and the hole collapses to empty);
     #: window 4: the hole is written left to right, 4 open positions at a time; length_search: each
     #: restart holds the hole to the next likeliest length; patience 4 and 64 passes leave room for
     #: restarts (chosen on a development set of held-out holes, seeds 777 / 778, not the benchmark's)
-    solver_defaults: dict[str, Any] = {"max_passes": 64, "floor": True, "steps": 10, "defer_token": 0,
+    solver_defaults: dict[str, Any] = {"max_passes": 64, "floor": True, "steps": 10, "end_token": 0,
                                        "window": 4, "length_search": True, "patience": 4}
 
     def __init__(self, hole_tokens: int = 64, prefix_tokens: int = 128, suffix_tokens: int = 48,
@@ -279,7 +156,7 @@ class CodeInfill(Task):
         self.marker, self.diff = marker, bool(diff)
         self.lines, self.span = lines, span
         self.allow_empty = bool(allow_empty)  # False: the hole holds at least one code token
-        self.tests = _read_tests(tests) if tests not in (None, False) else None
+        self.tests = read_tests(tests) if tests not in (None, False) else None
         if self.tests:
             require_sandbox()  # refuse before any model loads where no OS sandbox can run the tests
         self.limits = SandboxLimits(wall_seconds=float(test_timeout), cpu_seconds=max(1, int(test_timeout)),
@@ -315,14 +192,14 @@ class CodeInfill(Task):
             name = str(problem.get("name", "<input>"))
             p = self._from_source(problem["source"], name, problem.get("lines"), problem.get("span"))
             if problem.get("tests"):
-                p.tests = _read_tests(problem["tests"])
+                p.tests = read_tests(problem["tests"])
                 require_sandbox()
         elif isinstance(problem, str):
             p = self._from_source(problem, "<input>", None, None)
         else:
             raise InvalidProblem(f"a code problem is a source string, a dict or a CodeProblem, "
                                  f"got {type(problem).__name__}")
-        self._check_outside(p)
+        check_outside(p)
         return p
 
     def _from_source(self, source: str, name: str, lines: Any, span: Any) -> CodeProblem:
@@ -332,31 +209,12 @@ class CodeInfill(Task):
             raise InvalidProblem("give the hole as lines or as a span, not both")
         if "\x00" in source:
             raise InvalidProblem(f"{name}: the source contains a null byte")
-        _check_text(source, name)
+        check_text(source, name)
         if lines is not None:
             return problem_from_lines(source, lines, name)
         if span is not None:
             return problem_from_span(source, span, name)
         return problem_from_marker(source, self.marker, name)
-
-    def _check_outside(self, p: CodeProblem) -> None:
-        """InvalidProblem naming the line when the file cannot parse whatever the hole holds."""
-        candidates = ([p.original] if p.original is not None else []) + list(FILLERS)
-        errors = []
-        for fill in candidates:
-            e = compile_error(p.with_hole(fill))
-            if e is None:
-                return
-            errors.append(e)
-        first, last = p.first_line, p.first_line + (p.original or "").count("\n")
-        outside = [e for e in errors if e.lineno is not None and not first <= e.lineno <= last]
-        if not outside:
-            return
-        common = Counter(e.lineno for e in outside).most_common(1)[0]
-        if 3 * common[1] >= len(errors):  # a third of the stand-ins fail at one line outside the hole
-            e = next(e for e in outside if e.lineno == common[0])
-            raise InvalidProblem(f"{p.name}: the file does not parse outside the hole: {_describe(e)}"
-                                 + (f": {e.text.strip()!r}" if e.text else ""))
 
     def group_key(self, problem: Any) -> Any:
         return None
@@ -382,20 +240,17 @@ class CodeInfill(Task):
     def encode_hole(self, text: str) -> list[int]:
         return self.tok.encode(text).ids if text else []
 
-    def encode(self, problems: Sequence[Any]) -> Canvas:
-        if isinstance(problems, (str, bytes, dict, CodeProblem)):
-            raise InvalidProblem("encode takes a list of problems; wrap a single problem in a list")
+    def encode_parsed(self, parsed: list[CodeProblem]) -> Canvas:
+        """Parsed problems to a canvas of ``hole_tokens`` [MASK]s each, with the code around the hole as
+        context (``_context``). Raises InvalidProblem when a hole given as lines holds more tokens
+        than the hole's budget."""
         items, ctx = [], []
-        for k, raw in enumerate(problems):
-            try:
-                p = self.parse(raw)
-            except InvalidProblem as e:
-                raise InvalidProblem(f"problem {k}: {e}") if len(problems) > 1 else e from None
+        for p in parsed:
             if p.original is not None and len(self.encode_hole(p.original)) > self.hole_tokens and self.lines:
                 n = len(self.encode_hole(p.original))
                 raise InvalidProblem(f"{p.name}: the selected span holds {n} tokens, more than the hole's "
                                      f"{self.hole_tokens}; select fewer lines or raise hole_tokens")
-            items.append(_Item(p, p.tests or self.tests, _module_name(p.name)))
+            items.append(_Item(p, p.tests or self.tests, module_name(p.name)))
             ctx.append(self._context(p.prefix, p.suffix))
         B, L = len(items), self.hole_tokens
         tokens = torch.full((B, L), self.vocab.mask_id, dtype=torch.long)
@@ -437,40 +292,42 @@ class CodeInfill(Task):
         return [{"source": read_source(path, InvalidProblem), "name": str(path)}]
 
     # --- constraints ---------------------------------------------------------------
+    def _padding_view(self, tokens: torch.Tensor) -> tuple[TrailingPadding, torch.Tensor]:
+        """The "[PAD] only trails the hole" rule and the hole as it reads it: ``onehot`` [B, L, 2] float,
+        value 0 a [PAD] and value 1 any code token, zeros at a [MASK]. The rule tells code tokens apart
+        only from [PAD], so two columns stand for the vocabulary's ~1024 (a [B, L, V] one-hot would be
+        V/2 times the memory and time for the same answer)."""
+        pad = tokens == self.vocab.pad_id
+        code = (tokens != self.vocab.mask_id) & ~pad
+        return TrailingPadding(pad=0, allow_empty=self.allow_empty), torch.stack((pad, code), -1).float()
+
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
-        """[B, L, V] candidates under "[PAD] only trails the hole": after a filled [PAD] only
-        [PAD]; before a filled code token anything but [PAD]; no [PAD] first unless ``allow_empty``.
-        ``[MASK]`` marks an empty position."""
-        filled = tokens != self.vocab.mask_id  # [B, L]
-        pad = filled & (tokens == self.vocab.pad_id)
-        code = filled & ~pad
-        pad_before = (pad.long().cumsum(-1) - pad.long()) > 0  # a [PAD] at some j < i
-        code_after = (code.long().flip(-1).cumsum(-1).flip(-1) - code.long()) > 0  # code at some j > i
-        V = len(self.vocab)
-        only_pad = torch.zeros(V, dtype=torch.bool, device=tokens.device)
-        only_pad[self.vocab.pad_id] = True
-        dom = canvas.domain().to(tokens.device)  # [B, L, V]
-        if not self.allow_empty:
-            dom = dom.clone()
-            dom[:, 0, self.vocab.pad_id] = False
-        dom = torch.where(pad_before.unsqueeze(-1), dom & only_pad, dom)
-        return torch.where(code_after.unsqueeze(-1), dom & ~only_pad, dom)
+        """[B, L, V] candidates under "[PAD] only trails the hole" (:class:`TrailingPadding`): after a
+        filled [PAD] only [PAD]; before a filled code token anything but [PAD]; no [PAD] first unless
+        ``allow_empty``. ``[MASK]`` marks an empty position."""
+        rule, onehot = self._padding_view(tokens)
+        cand = rule.candidates(onehot)  # [B, L, 2]: [PAD] allowed, code allowed
+        allowed, pad = canvas.domain().to(tokens.device), self.vocab.pad_id
+        dom = allowed & cand[..., 1:]  # [B, L, V]: code tokens where code may go (one pass over V)
+        dom[..., pad] = allowed[..., pad] & cand[..., 0]
+        return dom
 
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
-        B, L = tokens.shape
-        ok = torch.zeros(B, dtype=torch.bool)
-        viol = torch.zeros(B, L, dtype=torch.bool)
+        ok = torch.zeros(tokens.shape[0], dtype=torch.bool)
         msgs: list[list[str]] = []
         checks: list[list[Check]] = []
-        mask_id = self.vocab.mask_id
+        mask_id, pad_id = self.vocab.mask_id, self.vocab.pad_id
+        rule, onehot = self._padding_view(tokens)
+        viol = rule.violations(onehot).cpu()  # [B, L]: a [PAD] before code, or an empty hole
+        misplaced = viol.any(-1).tolist()
+        code_late = (viol & (onehot[..., 1] > 0.5).cpu()).any(-1).tolist()  # code after a [PAD]
         for b, row in enumerate(tokens.tolist()):
             item: _Item = canvas.meta[b]
-            bad, why = _pad_order(row, mask_id)
-            if not bad and row[0] == 0 and not self.allow_empty:
-                bad, why = [0], ["the hole is empty (allow_empty=False)"]
-            good, done = False, [Check("hole well-formed", False, f"({'; '.join(why)})")]
-            if bad:
-                viol[b, bad] = True
+            good = False
+            if misplaced[b]:
+                why = ([f"hole tokens after the end of the hole (position {row.index(pad_id)})"] if code_late[b]
+                       else ["the hole is empty (allow_empty=False)"])
+                done = [Check("hole well-formed", False, f"({why[0]})")]
             elif mask_id not in row:
                 key = tuple(row[: row.index(0)] if 0 in row else row)
                 if key not in item.cache:
@@ -497,7 +354,8 @@ class CodeInfill(Task):
         err = compile_error(src, p.name)
         if err is not None:
             where = self._localise(p, row[:n], err)
-            return False, where, [f"SyntaxError at {_describe(err)}"], [Check("compiles", False, f"({_describe(err)})")]
+            said = describe_error(err)
+            return False, where, [f"SyntaxError at {said}"], [Check("compiles", False, f"({said})")]
         checks = [Check("compiles", True)]
         spans = self._spans(p, row[:n])
         end = (spans[-1][2], spans[-1][3]) if spans else (p.first_line, self._col0(p))
@@ -630,68 +488,3 @@ class CodeEdit(CodeInfill):
             raise InvalidProblem(f"{name}: code-edit needs the lines to rewrite (--lines 10-14) "
                                  "or a span (--span 3:5-3:20)")
         return super()._from_source(source, name, lines, span)
-
-
-def _pad_order(row: list[int], mask_id: int) -> tuple[list[int], list[str]]:
-    """Positions breaking "[PAD] only trails the hole": from the first [PAD] to the last
-    filled non-[PAD] token after it."""
-    if 0 not in row:
-        return [], []
-    first = row.index(0)
-    after = [i for i in range(first + 1, len(row)) if row[i] not in (0, mask_id)]
-    if not after:
-        return [], []
-    return list(range(first, after[-1] + 1)), [f"hole tokens after the end of the hole (position {first})"]
-
-
-def _module_name(name: str) -> str:
-    stem = Path(name).stem if name and not name.startswith("<") else "solution"
-    return stem if stem.isidentifier() and stem not in ("test", "conftest") else "solution"
-
-
-def _check_text(text: str, name: str) -> None:
-    """InvalidProblem when ``text`` cannot be written as UTF-8 (a lone surrogate)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        line = text.count("\n", 0, e.start) + 1
-        raise InvalidProblem(f"{name}: line {line} holds a lone surrogate {text[e.start]!r}, "
-                             f"which is not valid Unicode text") from None
-
-
-def read_source(path: Path, error: type[Exception], what: str = "") -> str:
-    """The text of ``path`` exactly as written (``newline=""``: CRLF stays CRLF; a leading BOM stays
-    in the text and so in the output). Not UTF-8 or unreadable: ``error`` naming the file."""
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.read()
-    except UnicodeDecodeError as e:
-        raise error(f"{what}{path} is not UTF-8 text: {e}") from None
-    except OSError as e:
-        raise error(f"cannot read {what}{path}: {e.strerror or e}") from None
-
-
-def _read_tests(tests: str) -> str:
-    """``tests`` is a path to a test file or the test code itself."""
-    if not isinstance(tests, str) or not tests.strip():
-        raise ConfigError(f"tests must be a file path or test code, got {tests!r}")
-    looks_like_path = "\n" not in tests and len(tests) < 4096 and "\x00" not in tests
-    try:
-        is_file = looks_like_path and (tests.endswith(".py") or Path(tests).exists())
-    except (OSError, ValueError):  # a name too long for the file system: test code
-        is_file = False
-    if is_file:
-        tests = read_source(Path(tests), ConfigError, "tests file ")
-    if "\x00" in tests:
-        raise ConfigError("the tests contain a null byte")
-    try:
-        tests.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError("the tests hold a lone surrogate, which is not valid Unicode text") from None
-    return tests
-
-
-def hole_of(problem: CodeProblem) -> Hole:
-    """Where a problem's hole sits in its original file (needs ``original``)."""
-    s = len(problem.prefix)
-    return Hole(s, s + len(problem.original or ""), "given")

@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import EASY, tiny_model
-from constrained.finetune.lora import LoraSettings, apply_adapter, apply_lora, load_adapter
+from constrained.finetune.lora import LoraSettings, apply_lora
 from safetensors.torch import load_file, save_file
 
 from constrained import ModelMismatch, load_task
+from constrained.adapters import apply_adapter, load_adapter
 from constrained.cli import main
 from constrained.hub import load_denoiser
 
@@ -46,6 +49,16 @@ def _adapter_dir(saved: Path, tmp_path: Path) -> Path:
     cfg["base_model_name_or_path"] = str(saved)
     (out / "adapter_config.json").write_text(json.dumps(cfg))
     return out
+
+
+def test_loading_an_adapter_does_not_import_finetune(saved, tmp_path):
+    ad = _adapter_dir(saved, tmp_path)
+    code = ("import sys; from constrained import load_task; from constrained.hub import load_denoiser; "
+            f"load_denoiser(load_task('sudoku'), {str(ad)!r}); "
+            "print(sorted(m for m in sys.modules if m.startswith('constrained.finetune')))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().splitlines()[-1] == "[]"  # inference loads adapters without the training package
 
 
 def test_an_adapter_holding_only_adapter_model_bin_is_refused(saved, tmp_path, no_unpickling, capsys):

@@ -101,6 +101,17 @@ def test_pad_may_only_trail_the_hole(task):
     assert rep.ok.tolist() == [False] and rep.violations[0, 1]
 
 
+def test_pad_inside_a_partial_hole_implicates_only_filled_positions(task):
+    c = task.encode([SRC])
+    mask, pad = task.vocab.mask_id, task.vocab.pad_id
+    tok = torch.full((1, task.hole_tokens), mask, dtype=torch.long)
+    code = task.encode_hole("return")[0]
+    tok[0, 0], tok[0, 2], tok[0, 5] = code, pad, code  # [PAD] at 2 before code at 5, [MASK]s between
+    rep = task.validate(c, tok, messages=True)
+    assert rep.violations[0].nonzero().squeeze(-1).tolist() == [2, 5]
+    assert rep.messages[0] == ["hole tokens after the end of the hole (position 2)"]
+
+
 def test_domains_keep_pad_trailing(task):
     c = task.encode([SRC])
     mask, pad = task.vocab.mask_id, task.vocab.pad_id
@@ -270,26 +281,35 @@ def test_deferred_pad_is_committed_only_where_the_content_has_reached_it():
     cand = torch.ones(1, 8, dtype=torch.bool)
     plain = Sampler("topk", steps=2).step(logits, allowed, cand, 0)[2][0].tolist()
     assert plain[4:] == [True] * 4 and not any(plain[:3])  # confidence alone: the [PAD] tail first
-    s = Sampler("topk", steps=2, defer_token=0)
+    s = Sampler("topk", steps=2, end_token=0)
     commit = s.step(logits, allowed, cand, 0)[2][0].tolist()
     assert commit == [True] * 3 + [False] * 5  # the content first; no [PAD] while content is open
     assert s.choose(logits, cand, 0)[2][0].tolist() == commit
     # once 0-2 are committed, the whole [PAD] run after them may go in one pass
     cand2 = torch.tensor([[False] * 3 + [True] * 5])
-    commit2 = Sampler("topk", steps=1, defer_token=0).step(logits, allowed, cand2, 1)[2][0].tolist()
+    commit2 = Sampler("topk", steps=1, end_token=0).step(logits, allowed, cand2, 1)[2][0].tolist()
     assert commit2 == [False] * 3 + [True] * 5
     # a [PAD] behind an open position stays deferred; the open position is committed instead
     cand3 = torch.tensor([[False, False, True, True, True, True, True, True]])
-    commit3 = Sampler("threshold", threshold=0.99, defer_token=0).step(logits, allowed, cand3, 0)[2][0]
+    commit3 = Sampler("threshold", threshold=0.99, end_token=0).step(logits, allowed, cand3, 0)[2][0]
     assert commit3.tolist() == [False, False, True] + [False] * 5
 
 
-def test_defer_token_is_checked_and_off_by_default():
+def test_end_token_is_checked_and_off_by_default():
     from constrained.engine.samplers import Sampler
 
-    assert Sampler().defer_token is None
-    with pytest.raises(ValueError, match="defer_token"):
-        Sampler(defer_token=-1)
+    assert Sampler().end_token is None
+    with pytest.raises(ValueError, match="end_token"):
+        Sampler(end_token=-1)
+
+
+def test_the_old_option_name_defer_token_is_refused_naming_end_token():
+    from constrained.api import make_config
+    from constrained.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'defer_token' is now called 'end_token'"):
+        make_config(defer_token=0)
+    assert make_config(end_token=0).sampler.end_token == 0
 
 
 def test_deferred_pad_is_predicted_only_when_more_likely_than_all_content_together():
@@ -301,7 +321,7 @@ def test_deferred_pad_is_predicted_only_when_more_likely_than_all_content_togeth
     allowed = torch.ones(1, 2, 7, dtype=torch.bool)
     cand = torch.ones(1, 2, dtype=torch.bool)
     assert Sampler().step(logits, allowed, cand, 0)[0][0].tolist() == [0, 0]
-    s = Sampler(defer_token=0)
+    s = Sampler(end_token=0)
     assert s.step(logits, allowed, cand, 0)[0][0].tolist() == [3, 0]
     assert s.choose(logits, cand, 0)[0][0].tolist() == [3, 0]
     only_pad = torch.zeros(1, 2, 7, dtype=torch.bool)
@@ -316,7 +336,7 @@ def test_window_commits_left_to_right_and_a_pad_run_in_one_pass():
     logits = _logits_for(pred, sure=[0.3, 0.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     allowed = torch.ones(1, 8, 8, dtype=torch.bool)
     cand = torch.ones(1, 8, dtype=torch.bool)
-    s = Sampler("topk", steps=1, window=2, defer_token=0)
+    s = Sampler("topk", steps=1, window=2, end_token=0)
     assert s.step(logits, allowed, cand, 0)[2][0].tolist() == [True, True] + [False] * 6
     cand2 = torch.tensor([[False, False] + [True] * 6])
     assert s.step(logits, allowed, cand2, 1)[2][0].tolist() == [False, False, True, True] + [False] * 4
@@ -362,10 +382,10 @@ def test_model_only_hole_does_not_collapse_to_empty_under_the_task_defaults(task
     code = task.vocab.id("x")
     fake = _PadHeavy(len(task.vocab), task.hole_tokens, code)
     src = "xxxxxxxx = 1\ny = <FILL>\n"
-    plain = solve_with(make_solver(task, fake, model_only=True, defer_token=None), [src])[0]
+    plain = solve_with(make_solver(task, fake, model_only=True, end_token=None), [src])[0]
     assert plain.solution.hole == ""  # confidence order alone: [PAD] everywhere, an empty hole
     res = solve_with(make_solver(task, fake, model_only=True), [src])[0]
-    assert make_solver(task, fake, model_only=True).config.sampler.defer_token == task.vocab.pad_id
+    assert make_solver(task, fake, model_only=True).config.sampler.end_token == task.vocab.pad_id
     assert res.solution.hole == "x" * 8 and res.valid  # code while it is likelier, then [PAD]
 
 
@@ -375,7 +395,7 @@ def test_deferred_pad_waits_while_code_is_predicted_after_it():
     pred = [0, 6, 0, 0, 0]  # a confident [PAD] first, code after it: the [PAD] is not the end yet
     logits = _logits_for(pred, sure=[1.0, 0.2, 1.0, 1.0, 1.0])
     cand = torch.ones(1, 5, dtype=torch.bool)
-    s = Sampler("topk", steps=1, defer_token=0)
+    s = Sampler("topk", steps=1, end_token=0)
     commit = s.step(logits, torch.ones(1, 5, 8, dtype=torch.bool), cand, 0)[2]
     assert commit[0].tolist() == [False, True, False, False, False]  # only the code goes in
 
@@ -495,7 +515,7 @@ def test_length_search_needs_the_end_token_and_fixes_each_restarts_length(task):
 
     from constrained.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="length_search needs the sampler's defer_token"):
+    with pytest.raises(ConfigError, match="length_search needs the sampler's end_token"):
         SolverConfig(length_search=True)
     from constrained.tasks.code import CodeInfill
 
@@ -507,7 +527,7 @@ def test_length_search_needs_the_end_token_and_fixes_each_restarts_length(task):
     model = tiny_model(task, max_position_embeddings=256)
     probs = ["x = <FILL>\n"]
     cfg = SolverConfig(max_passes=60, patience=2, length_search=True, trace=True,
-                       sampler=Sampler(threshold=0.9, floor=True, steps=4, defer_token=0))
+                       sampler=Sampler(threshold=0.9, floor=True, steps=4, end_token=0))
     res = Solver(task, model, model_noise(), cfg).run(task.encode(probs), probs)[0]
     assert res.restarts >= 2
     attempts: list[list] = [[]]

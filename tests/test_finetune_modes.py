@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,18 @@ def test_recipe_unknown_lora_or_reward_key_fails_before_training(tmp_path, base_
     assert not out.exists()
 
 
+def test_recipe_values_are_typed(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[train]\nmax_steps = "100"\n')
+    with pytest.raises(ConfigError, match="train.max_steps = '100' is not an integer"):
+        load_recipe("sudoku", bad)
+    with pytest.raises(ConfigError, match="'maybe' is not a boolean"):
+        load_recipe("sudoku", overrides=["model.domain_input=maybe"])
+    r = load_recipe("sudoku-x", overrides=["lora.target_modules=query, value", "lora.alpha=8"], mode="lora")
+    assert r.lora.target_modules == ["query", "value"] and r.lora.alpha == 8.0 and isinstance(r.lora.alpha, float)
+    assert r["train"]["max_steps"] == r.train.max_steps  # a section reads like its TOML table too
+
+
 def test_mode_specific_recipe_files_are_read_for_lora_and_reward():
     lora = load_recipe("sudoku-x", mode="lora")
     assert lora["lora"]["base"] == "task:sudoku" and lora["lora"]["rank"] >= 1
@@ -222,7 +235,7 @@ def test_lora_base_of_another_vocabulary_fails_before_training(tmp_path, capsys)
 
 
 def test_lora_interrupted_rerun_resumes_from_last_checkpoint(base_dir, tmp_path, monkeypatch, capsys):
-    from constrained.finetune.trainer import DiffusionTrainer
+    from constrained.finetune.diffusion_trainer import DiffusionTrainer
 
     out = tmp_path / "run"
     args = ["finetune", "sudoku-x", "--mode", "lora", "--base", str(base_dir), "--out", str(out),
@@ -308,6 +321,34 @@ def test_reward_mode_trains_and_writes_before_after_card(base_dir, tmp_path, cap
     assert "| before | model only |" in (out / "README.md").read_text()
 
 
+# --- wall time over a resume --------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["full", "lora", "reward"])
+def test_wall_time_survives_a_resume_in_every_mode(mode, base_dir, tmp_path):
+    from constrained.finetune.full import finetune
+    from constrained.finetune.lora import finetune_lora
+    from constrained.finetune.reward import finetune_reward
+
+    out = tmp_path / mode
+    tiny = ["train.batch_size=2", "train.warmup_steps=0", "train.logging_steps=1", "train.save_steps=1",
+            "eval.size=0"]
+    run = {
+        "full": lambda o: finetune("sudoku", out=out, progress=False, overrides=o + [
+            "model.hidden_size=16", "model.num_hidden_layers=1", "model.num_attention_heads=2",
+            "model.intermediate_size=16"]),
+        "lora": lambda o: finetune_lora("sudoku-x", out=out, base=str(base_dir), progress=False,
+                                        overrides=o + ["lora.rank=2"]),
+        "reward": lambda o: finetune_reward("sudoku", out=out, init=str(base_dir), progress=False, overrides=o + [
+            "reward.group_size=2", "reward.pool_size=2", "reward.grade=easy", "reward.max_passes=2"]),
+    }[mode]
+    run(tiny + ["train.max_steps=1"])
+    clock = out / "checkpoints" / "checkpoint-1" / "wall_seconds.json"
+    assert clock.exists()  # each checkpoint records the training time so far
+    clock.write_text(json.dumps({"seconds": 600.0}))  # as if step 1 had taken ten minutes
+    res = run(tiny + ["train.max_steps=2"])  # resumes from checkpoint-1
+    assert res["steps"] == 2 and 600 <= res["wall_seconds"] < 900
+    assert re.search(r"wall time: 1\d\.\d min", (out / "README.md").read_text())
+
+
 # --- many processes ------------------------------------------------------------------------------
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not installed")
 def test_two_ranks_on_cpu_with_gloo(base_dir, tmp_path):
@@ -342,7 +383,7 @@ def test_training_evaluation_uses_the_task_solver_defaults():
 
     from conftest import EASY
     from constrained.engine import make_noise
-    from constrained.finetune.run import evaluate
+    from constrained.finetune.evaluation import evaluate
 
     task = load_task("sudoku")
     task.solver_defaults = MappingProxyType({"max_passes": 2})  # this instance only

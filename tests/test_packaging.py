@@ -30,7 +30,7 @@ def test_wheel_maps_folders_into_one_namespace(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for mod in ("constrained/solver.py", "constrained/engine/noise.py", "constrained/tasks/sudoku.py",
                 "constrained/constraints/sums.py",
-                "constrained/finetune/trainer.py", "constrained/finetune/recipes/sudoku.toml"):
+                "constrained/finetune/diffusion_trainer.py", "constrained/finetune/recipes/sudoku.toml"):
         assert mod in names, mod
     assert not any(n.startswith(("engine/", "tasks/", "finetune/")) for n in names)
     if (ROOT / "constrained/models/sudoku/model.safetensors").exists():

@@ -115,7 +115,7 @@ def test_saved_model_loads_as_the_tasks_denoiser_and_solves(model, task, tmp_pat
 
 def test_recipe_builds_it_and_checks_its_settings(ar_dir, task):
     from constrained.finetune import load_recipe
-    from constrained.finetune.run import build_model
+    from constrained.finetune.full import build_model
 
     recipe = load_recipe("code-infill", overrides=[f"model.init_from_ar={ar_dir}"])
     assert recipe["model"]["arch"] == "psm-block"
@@ -159,7 +159,7 @@ def test_a_few_training_steps_lower_the_loss(ar_dir, task):
 
 def test_finetune_init_continues_a_saved_psm_denoiser(model, task, tmp_path):
     from constrained.finetune import load_recipe
-    from constrained.finetune.run import build_model
+    from constrained.finetune.full import build_model
 
     from constrained.errors import ModelMismatch
 

@@ -176,3 +176,29 @@ def test_every_registered_task_is_checked():
     assert "n-queens" in TASKS, ("n-queens is registered by its entry point alone: reinstall "
                                  "(pip install -e .) so the package metadata carries pyproject.toml's")
     assert set(SOLUTION_TOKENS) <= set(TASKS) and set(SMALL) <= set(TASKS)
+
+
+def test_a_batch_is_encoded_once_and_bad_problems_are_isolated(sudoku_task):
+    """solve_with encodes a chunk once; only when a problem in it is bad does it encode one at a time,
+    and the bad one gets an unsolved Result naming what is wrong while the rest are solved."""
+    from conftest import EASY, tiny_model
+    from constrained.engine.noise import make_noise
+
+    from constrained import Solver, make_config, solve_with
+
+    calls = []
+
+    class Counting(type(sudoku_task)):
+        def encode_parsed(self, rows):
+            calls.append(len(rows))
+            return super().encode_parsed(rows)
+
+    task = Counting()
+    solver = Solver(task, tiny_model(task), make_noise("mask", task.vocab.mask_id), make_config(max_passes=4))
+    solve_with(solver, [EASY] * 5)
+    assert calls == [5]
+    calls.clear()
+    res = solve_with(solver, [EASY, "12", EASY], on_invalid="result")
+    assert calls == [1, 1, 2]  # the batch failed to parse: each alone, then the good ones together
+    assert res[1].error and "81" in res[1].error and not res[1].valid
+    assert res[0].valid and res[2].valid

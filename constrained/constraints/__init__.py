@@ -6,6 +6,8 @@ verdict, a :class:`Verdict` or a richer record) in one call. What is here:
 
 - :class:`AllDifferent` (:mod:`.alldifferent`): groups whose values differ (Sudoku units), with
   singles, locked candidates and Hall sets when each group is a permutation.
+- :class:`EdgesDiffer` (:mod:`.edges`): the two ends of every edge of a sparse, per-item edge list
+  hold different values (graph colouring).
 - :class:`TrailingPadding` (:mod:`.padding`): a variable-length answer ends in padding.
 - :class:`BoundedSum` (:mod:`.sums`): K per-position weighted sums, each between a lower and an
   upper bound (a peptide's property windows), with bounds over the completions of a partial canvas.
@@ -22,6 +24,7 @@ from .alldifferent import (
     alldiff_violations,
 )
 from .base import Constraint, Verdict, onehot_of, value_onehot
+from .edges import EdgesDiffer, filled_values
 from .padding import TrailingPadding
 from .patterns import ForbiddenPatterns, MaxRun, PatternCheck, RunCheck, runs
 from .sums import BoundedSum, SumCheck, SumRange
@@ -30,6 +33,7 @@ __all__ = [
     "AllDifferent",
     "BoundedSum",
     "Constraint",
+    "EdgesDiffer",
     "ForbiddenPatterns",
     "MaxRun",
     "PatternCheck",
@@ -43,6 +47,7 @@ __all__ = [
     "alldiff_locked",
     "alldiff_propagate",
     "alldiff_violations",
+    "filled_values",
     "onehot_of",
     "runs",
     "value_onehot",

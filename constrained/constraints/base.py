@@ -63,9 +63,9 @@ class Constraint:
 
     def candidates(self, onehot: torch.Tensor) -> torch.Tensor:
         """[B, L, V] bool: the values each empty position may still take given the filled ones
-        (sound: a value some completion satisfying this constraint uses is never removed). Filled
-        positions are unconstrained here (all True); callers read the result at empty positions.
-        Default: no pruning."""
+        (sound: a value some completion satisfying this constraint uses is never removed). What a
+        filled position gets is the constraint's own business (callers read the result at empty
+        positions only). Default: no pruning."""
         return torch.ones_like(onehot, dtype=torch.bool)
 
     def messages(self, onehot: torch.Tensor, b: int) -> list[str]:

@@ -35,7 +35,7 @@ import numpy as np
 
 from constrained.errors import InvalidProblem
 
-from .coloring import MAX_COLORS, ColoringProblem, parse_coloring
+from .coloring_problem import MAX_COLORS, ColoringProblem, parse_coloring
 from .io import load_json_problem
 
 

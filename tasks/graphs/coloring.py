@@ -10,19 +10,21 @@ How the graph reaches the model: through its structure, never as tokens. ``Canva
 reads it as an attention mask over the nodes and as the neighbourhood of its colour-symmetric
 value stream, so a graph of 1,000 nodes and 250,000 edges is one canvas of 1,000 positions.
 The canvas is as long as the largest graph of the batch (``group_key`` buckets problems by
-size), up to ``max_nodes``. The solver's exact work uses the same adjacency: the validator
-(both endpoints of every monochromatic edge), the domains (colours of committed neighbours
-removed) and dead-end re-noising (neighbours of a node left without a colour are freed). With
-one-hot colours X [B, N, k], ``A @ X`` counts each node's neighbours per colour.
+size), up to ``max_nodes``. The solver's exact work uses the same edges: the validator
+(both endpoints of every monochromatic edge) and the domains (colours of committed neighbours
+removed) come from the constraint library's ``EdgesDiffer`` (constrained/constraints/edges.py)
+over each problem's own edge list (``canvas.meta``, from which ``encode`` builds ``peers``), in
+O(E) time and memory with no dense product; dead-end re-noising frees the neighbours of a node
+left without a colour.
 
 Node labels are kept exactly as given (any hashable: tuples stay tuples, ``1`` and ``"1"`` are
-two nodes); a solution is a dict keyed by them.
+two nodes); a solution is a dict keyed by them. Problems and their parsing live in
+coloring_problem.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,168 +33,18 @@ import numpy as np
 import torch
 
 from constrained.canvas import Canvas
-from constrained.constraints import value_onehot
+from constrained.constraints import EdgesDiffer, value_onehot
 from constrained.errors import ConfigError, InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Report
 from constrained.task import Task
 from constrained.vocab import Vocab
 
+from .coloring_problem import MAX_COLORS, MAX_NODES, TOO_MANY_COLOURS, ColoringProblem, parse_coloring
 from .generators import COLORING_FAMILIES, planted_graph
-from .io import draw_graph, format_coloring, load_json_problem, read_graph_file
+from .io import draw_graph, format_coloring, read_graph_file
 
-MAX_COLORS = 256  # colour tokens in the vocabulary: the most colours a model-driven solve can use
-MAX_NODES = 4096  # the largest canvas the task lays out (task option max_nodes)
 COLOR_TOKENS = tuple(f"c{i}" for i in range(MAX_COLORS))
-TOO_MANY_COLOURS = (
-    "the graph-coloring vocabulary holds {limit} colours; `constrained solve graph-coloring G --chromatic` "
-    "(local search, no colour limit) colours graphs that need more"
-)
-
-
-@dataclass
-class ColoringProblem:
-    """A parsed problem. Canvas position i holds ``nodes[i]``; edges are index pairs i < j."""
-
-    nodes: list[Hashable]
-    edges: list[tuple[int, int]]
-    k: int
-    precolored: dict[int, int] = field(default_factory=dict)
-
-    def graph(self) -> nx.Graph:
-        g = nx.Graph()
-        g.add_nodes_from(self.nodes)
-        g.add_edges_from((self.nodes[i], self.nodes[j]) for i, j in self.edges)
-        return g
-
-
-def _check_hashable(v: Any, what: str) -> None:
-    try:
-        hash(v)
-    except TypeError:
-        raise InvalidProblem(
-            f"{what}: node label {v!r} is not hashable ({type(v).__name__}); use a hashable label "
-            "such as an int, a str or a tuple"
-        ) from None
-
-
-def _same_label(a: Any, b: Any) -> bool:
-    """Equal and of the same type all the way down: 1 and True, or (1,) and (1.0,), are different
-    labels even though Python finds them equal."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(_same_label(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def parse_coloring(problem: Any, k: int | None, max_nodes: int) -> ColoringProblem:
-    """A networkx graph (node attribute ``color`` = pre-colour, ``graph.graph["k"]`` = k), a dict /
-    JSON text ``{"nodes": [...], "edges": [[u, v], ...], "k": 3, "precolored": {node: colour}}``
-    or a ColoringProblem -> ColoringProblem. The problem's own k wins over the task's."""
-    if isinstance(problem, ColoringProblem):
-        return problem
-    problem = load_json_problem(problem, "graph-colouring problem")
-    precolored_raw: dict[Any, Any] = {}
-    if isinstance(problem, nx.Graph):
-        if problem.is_directed():
-            problem = problem.to_undirected()
-        nodes = list(problem.nodes())
-        edge_list = list(problem.edges())
-        k = problem.graph.get("k", k)
-        precolored_raw = {v: d["color"] for v, d in problem.nodes(data=True) if d.get("color") is not None}
-    elif isinstance(problem, dict):
-        unknown = set(problem) - {"nodes", "edges", "k", "precolored"}
-        if unknown:
-            raise InvalidProblem(
-                f"unknown field(s) {sorted(unknown)} in graph-colouring problem; "
-                "known: nodes, edges, k, precolored"
-            )
-        edges_in = problem.get("edges", [])
-        if not isinstance(edges_in, list):
-            raise InvalidProblem("'edges' must be a list of [u, v] pairs")
-        edge_list = []
-        for e in edges_in:
-            if not isinstance(e, (list, tuple)) or len(e) != 2:
-                raise InvalidProblem(f"edge {e!r} is not a [u, v] pair")
-            edge_list.append((e[0], e[1]))
-        if not isinstance(problem.get("nodes", []), list):
-            raise InvalidProblem(f"'nodes' must be a list of node labels, got {problem['nodes']!r}")
-        nodes = list(problem.get("nodes", []))
-        if not nodes:  # nodes implied by the edges
-            seen: dict[Hashable, None] = {}
-            for u, v in edge_list:
-                seen.setdefault(u)
-                seen.setdefault(v)
-            nodes = list(seen)
-        k = problem.get("k", k)
-        if not isinstance(problem.get("precolored") or {}, dict):
-            raise InvalidProblem(f"'precolored' must map nodes to colours, got {problem['precolored']!r}")
-        precolored_raw = dict(problem.get("precolored") or {})
-    else:
-        raise InvalidProblem(
-            f"a graph-colouring problem must be a networkx Graph, a dict or JSON text, "
-            f"got {type(problem).__name__}"
-        )
-    if k is None:
-        raise InvalidProblem("no number of colours: give k (task option --k, or 'k' in the problem)")
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidProblem(f"k must be an integer, got {k!r}")
-    if k < 1:
-        raise InvalidProblem(f"k must be >= 1, got {k}")
-    if k > MAX_COLORS:
-        raise InvalidProblem(f"k = {k} is more colours than the limit: " + TOO_MANY_COLOURS.format(limit=MAX_COLORS))
-    if not nodes:
-        raise InvalidProblem("the graph has no nodes")
-    if len(nodes) > max_nodes:
-        raise InvalidProblem(
-            f"the graph has {len(nodes)} nodes; this task takes at most {max_nodes} "
-            f"(task option max_nodes, up to {MAX_NODES})"
-        )
-    index: dict[Hashable, int] = {}
-    for i, v in enumerate(nodes):
-        _check_hashable(v, f"node {i}")
-        if v in index and _same_label(next(u for u in index if u == v), v):
-            raise InvalidProblem(f"node {v!r} is listed twice")
-        if v in index:  # equal but not the same label (True == 1, 1.0 == 1): two nodes, refused
-            raise InvalidProblem(f"nodes {v!r} and {next(u for u in index if u == v)!r} compare equal; "
-                                 "give labels that Python tells apart")
-        index[v] = i
-
-    def find(v: Any, what: str) -> int:
-        _check_hashable(v, what)
-        i = index.get(v)
-        if i is not None and _same_label(nodes[i], v):
-            return i
-        raise InvalidProblem(f"{what} names node {v!r}, which is not in the graph")
-
-    edges: set[tuple[int, int]] = set()
-    for u, v in edge_list:
-        i, j = find(u, f"edge ({u!r}, {v!r})"), find(v, f"edge ({u!r}, {v!r})")
-        if i == j:
-            raise InvalidProblem(f"self-loop at node {u!r}: a node cannot differ from itself in colour")
-        edges.add((min(i, j), max(i, j)))
-    pre: dict[int, int] = {}
-    text_keys: dict[str, list[int]] = {}  # JSON objects key by text: "0" may name node 0
-    for i, v in enumerate(nodes):
-        text_keys.setdefault(str(v), []).append(i)
-    for v, c in precolored_raw.items():
-        try:
-            i = find(v, "precolored")
-        except InvalidProblem:
-            cands = text_keys.get(v, []) if isinstance(v, str) else []
-            if len(cands) != 1:
-                raise
-            i = cands[0]
-        if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < k:
-            raise InvalidProblem(f"pre-colour of node {v!r} must be an integer in 0..{k - 1}, got {c!r}")
-        pre[i] = c
-    for i, j in sorted(edges):
-        if i in pre and j in pre and pre[i] == pre[j]:
-            raise InvalidProblem(
-                f"pre-coloured nodes {nodes[i]!r} and {nodes[j]!r} are adjacent and share colour {pre[i]}"
-            )
-    return ColoringProblem(nodes=nodes, edges=sorted(edges), k=k, precolored=pre)
 
 
 class GraphColoring(Task):
@@ -266,6 +118,8 @@ class GraphColoring(Task):
         self.layout = Layout(length=train_max_nodes)
         self._layouts: dict[int, Layout] = {train_max_nodes: self.layout}
         self._first = self.vocab.id("c0")
+        #: (ids of a batch's problems, device) -> (the problems, their EdgesDiffer), oldest first
+        self._edge_cache: dict[tuple[Any, ...], tuple[list[ColoringProblem], EdgesDiffer]] = {}
 
     def _layout(self, n: int) -> Layout:
         if n not in self._layouts:
@@ -284,15 +138,7 @@ class GraphColoring(Task):
             return None
         return 1 << max(n - 1, 0).bit_length()
 
-    def encode(self, problems: Sequence[Any]) -> Canvas:
-        if isinstance(problems, (str, dict, nx.Graph, ColoringProblem)):
-            raise InvalidProblem("encode takes a list of problems; wrap a single problem in a list")
-        parsed = []
-        for i, p in enumerate(problems):
-            try:
-                parsed.append(self.parse(p))
-            except InvalidProblem as e:
-                raise (InvalidProblem(f"problem {i}: {e}") if len(problems) > 1 else e) from None
+    def encode_parsed(self, parsed: list[ColoringProblem]) -> Canvas:
         B, V = len(parsed), len(self.vocab)
         N = max(len(p.nodes) for p in parsed)
         tokens = torch.full((B, N), self.vocab.mask_id, dtype=torch.long)
@@ -309,7 +155,7 @@ class GraphColoring(Task):
                 tokens[b, i] = self._first + c
                 fixed[b, i] = True
             if p.edges:
-                e = torch.tensor(p.edges)
+                e = p.edge_index()
                 peers[b, e[:, 0], e[:, 1]] = True
                 peers[b, e[:, 1], e[:, 0]] = True
         return Canvas(tokens=tokens, fixed=fixed, layout=self._layout(N), vocab=self.vocab, allowed=allowed,
@@ -376,41 +222,35 @@ class GraphColoring(Task):
     def _kmax(self, canvas: Canvas) -> int:
         return max(p.k for p in canvas.meta)
 
-    def _adjacency(self, canvas: Canvas, device: torch.device) -> torch.Tensor:
-        """[B, N, N] float: each item's adjacency, from ``Canvas.peers`` (set by ``encode``) or, for a
-        canvas built elsewhere, from the problems in ``canvas.meta``."""
-        if canvas.peers is not None:
-            return canvas.peers.to(device).float()
-        B, N = canvas.tokens.shape
-        adj = torch.zeros(B, N, N, device=device)
-        for b, p in enumerate(canvas.meta):
-            if p is not None and p.edges:
-                e = torch.tensor(p.edges, device=device)
-                adj[b, e[:, 0], e[:, 1]] = 1.0
-                adj[b, e[:, 1], e[:, 0]] = 1.0
-        return adj
+    def _edges(self, canvas: Canvas, device: torch.device) -> EdgesDiffer:
+        """The batch's edges (each problem's own, the ones ``encode`` writes into ``Canvas.peers``) as
+        the library's edge constraint, kept for the last few batches: a search asks again each pass."""
+        meta = canvas.meta
+        key = (tuple(map(id, meta)), str(device))
+        hit = self._edge_cache.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], meta)):
+            edges = [p.edge_index() if isinstance(p, ColoringProblem) else p.edges for p in meta]
+            hit = (list(meta), EdgesDiffer.from_lists(edges, device, labels=[p.nodes for p in meta],
+                                                      node_word="nodes", value_word="colour"))
+            self._edge_cache[key] = hit
+            while len(self._edge_cache) > 4:
+                self._edge_cache.pop(next(iter(self._edge_cache)))
+        return hit[1]
 
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
-        K = self._kmax(canvas)
-        oh = value_onehot(tokens, self._first, MAX_COLORS)[..., :K]  # [B, N, K]: colours >= K count as over
-        adj = self._adjacency(canvas, tokens.device)  # [B, N, N]
-        same = (torch.bmm(adj, oh) * oh).sum(-1) > 0  # a neighbour has my colour
+        oh = value_onehot(tokens, self._first, MAX_COLORS)  # [B, N, 256]
+        edges = self._edges(canvas, tokens.device)
         real = canvas.tokens != self.vocab.pad_id
         val = tokens - self._first
         filled = (val >= 0) & (val < MAX_COLORS)
         over = filled & (val >= self._ks(canvas, tokens.device)[:, None])
-        viol = (same | over) & real
+        viol = (edges.violations(oh) | over) & real
         ok = (filled | ~real).all(-1) & ~viol.any(-1)
         msgs: list[list[str]] = []
         if messages:
             col = val.tolist()
             for b, p in enumerate(canvas.meta):
-                out = []
-                for i, j in p.edges:
-                    if filled[b, i] and filled[b, j] and col[b][i] == col[b][j]:
-                        out.append(
-                            f"adjacent nodes {p.nodes[i]!r} and {p.nodes[j]!r} share colour {col[b][i]}"
-                        )
+                out = edges.messages(oh, b)
                 for i in (over[b] & real[b]).nonzero().squeeze(-1).tolist():
                     out.append(f"node {p.nodes[i]!r} has colour {col[b][i]}, outside 0..{p.k - 1}")
                 n_empty = int((~filled[b] & real[b]).sum())
@@ -421,12 +261,11 @@ class GraphColoring(Task):
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
         K = self._kmax(canvas)
-        oh = value_onehot(tokens, self._first, K)
-        used = torch.bmm(self._adjacency(canvas, tokens.device), oh) > 0.5  # [B, N, K] colours of filled neighbours
+        free = self._edges(canvas, tokens.device).candidates(value_onehot(tokens, self._first, K))  # [B, N, K]
         in_k = torch.arange(K, device=tokens.device)[None, :] < self._ks(canvas, tokens.device)[:, None]
         B, N = tokens.shape
         out = torch.zeros(B, N, len(self.vocab), dtype=torch.bool, device=tokens.device)
-        out[..., self._first : self._first + K] = ~used & in_k[:, None, :]
+        out[..., self._first : self._first + K] = free & in_k[:, None, :]
         out[..., self.vocab.pad_id] = canvas.tokens == self.vocab.pad_id
         return out
 
@@ -515,3 +354,7 @@ def is_proper_coloring(g: nx.Graph, colours: dict[Hashable, int | None], k: int)
     if any(colours.get(v) is None or not 0 <= colours[v] < k for v in g.nodes()):
         return False
     return all(colours[u] != colours[v] for u, v in g.edges())
+
+
+__all__ = ["COLOR_TOKENS", "MAX_COLORS", "MAX_NODES", "TOO_MANY_COLOURS", "ColoringProblem", "GraphColoring",
+           "is_proper_coloring", "parse_coloring"]

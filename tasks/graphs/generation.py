@@ -14,14 +14,15 @@ violations are localised to the pairs that cause them: a triangle's edges, a cyc
 (``nx.check_planarity(counterexample=True)``), the edges at an over-full node, the absent
 pairs between components (connected) or at an under-full node. On a partial canvas only
 what the committed pairs already decide is reported.
+
+Requests (fields, parsing, contradictions refused up front) live in requests.py; the checks on a
+partial graph that the validator and the domains share (what the committed edges break, which
+open pairs can still become edges) in feasibility.py.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,431 +31,25 @@ import numpy as np
 import torch
 
 from constrained.canvas import Canvas
-from constrained.errors import ConfigError, InvalidProblem
+from constrained.errors import ConfigError
 from constrained.layout import Layout
 from constrained.report import Report
 from constrained.task import Task
 from constrained.vocab import Vocab
 
+from .feasibility import Addable, deficit_checks, monotone_checks, odd_cycle
 from .generators import GEN_FAMILIES, random_graph
-from .io import draw_graph, load_json_problem, read_graph_file
-
-MAX_GEN_NODES = 20
-FLAGS = ("connected", "tree", "bipartite", "planar", "triangle_free")
-VALUED = ("degree_sequence", "max_degree", "num_edges")
-CONSTRAINTS = (*FLAGS, *VALUED, "fixed_edges", "non_edges")
-NUMBER_TOKENS = tuple(f"#{i}" for i in range(MAX_GEN_NODES * (MAX_GEN_NODES - 1) // 2 + 1))
-
-
-@dataclass
-class GraphRequest:
-    """What to generate: ``n`` nodes (0..n-1) and the constraints that must hold."""
-
-    n: int
-    connected: bool = False
-    tree: bool = False
-    bipartite: bool = False
-    planar: bool = False
-    triangle_free: bool = False
-    degree_sequence: tuple[int, ...] | None = None
-    max_degree: int | None = None
-    num_edges: int | None = None
-    fixed_edges: tuple[tuple[int, int], ...] = ()
-    non_edges: tuple[tuple[int, int], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"n": self.n}
-        for f in FLAGS:
-            if getattr(self, f):
-                d[f] = True
-        if self.degree_sequence is not None:
-            d["degree_sequence"] = list(self.degree_sequence)
-        for f in ("max_degree", "num_edges"):
-            if getattr(self, f) is not None:
-                d[f] = getattr(self, f)
-        if self.fixed_edges:
-            d["fixed_edges"] = [list(e) for e in self.fixed_edges]
-        if self.non_edges:
-            d["non_edges"] = [list(e) for e in self.non_edges]
-        return d
-
-    @property
-    def edge_target(self) -> int | None:
-        if self.num_edges is not None:
-            return self.num_edges
-        if self.tree:
-            return self.n - 1
-        if self.degree_sequence is not None:
-            return sum(self.degree_sequence) // 2
-        return None
-
-    def caps(self) -> list[int]:
-        """Largest degree each node may have."""
-        cap = [self.n - 1] * self.n
-        if self.max_degree is not None:
-            cap = [min(c, self.max_degree) for c in cap]
-        if self.degree_sequence is not None:
-            cap = [min(c, d) for c, d in zip(cap, self.degree_sequence)]
-        return cap
-
-
-def _int(value: Any, what: str, lo: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidProblem(f"{what} must be an integer, got {value!r}")
-    if value < lo:
-        raise InvalidProblem(f"{what} must be >= {lo}, got {value}")
-    return value
-
-
-def _pairs(value: Any, what: str, n: int) -> tuple[tuple[int, int], ...]:
-    if not isinstance(value, (list, tuple)):
-        raise InvalidProblem(f"{what} must be a list of [u, v] pairs")
-    out = set()
-    for e in value:
-        if not isinstance(e, (list, tuple)) or len(e) != 2:
-            raise InvalidProblem(f"{what}: {e!r} is not a [u, v] pair")
-        u, v = _int(e[0], f"{what} node"), _int(e[1], f"{what} node")
-        if u == v:
-            raise InvalidProblem(f"{what}: self-loop at node {u}; graphs here are simple")
-        if u >= n or v >= n:
-            raise InvalidProblem(f"{what}: pair ({u}, {v}) names a node outside 0..{n - 1}")
-        out.add((min(u, v), max(u, v)))
-    return tuple(sorted(out))
-
-
-def parse_request(problem: Any, max_nodes: int) -> GraphRequest:
-    """A dict / JSON text -> GraphRequest, refusing unknown or contradictory constraints up front.
-
-    Flags may be given as keys (``"tree": true``) or listed (``"constraints": ["tree", "planar"]``);
-    ``-`` and ``_`` are interchangeable in names."""
-    if isinstance(problem, GraphRequest):
-        return problem
-    problem = load_json_problem(problem, "graph-generation request")
-    if not isinstance(problem, dict):
-        raise InvalidProblem(
-            f"a graph-generation request must be a dict or JSON object, got {type(problem).__name__}"
-        )
-    data = {str(k).replace("-", "_"): v for k, v in problem.items()}
-    listed = data.pop("constraints", [])
-    if isinstance(listed, str):
-        listed = [listed]
-    if not isinstance(listed, (list, tuple)):
-        raise InvalidProblem(f"'constraints' must be a list of flag names, got {listed!r}")
-    for name in listed:
-        key = str(name).replace("-", "_")
-        if key not in FLAGS:
-            raise InvalidProblem(f"unknown constraint {name!r} in 'constraints'; flags: {', '.join(FLAGS)}")
-        data[key] = True
-    unknown = set(data) - {"n", *CONSTRAINTS}
-    if unknown:
-        raise InvalidProblem(f"unknown constraint(s) {sorted(unknown)}; known: n, {', '.join(CONSTRAINTS)}")
-    if "n" not in data:
-        raise InvalidProblem("a graph-generation request needs 'n', the number of nodes")
-    n = _int(data["n"], "n", 1)
-    if n > max_nodes:
-        raise InvalidProblem(f"n = {n} exceeds this task's max_nodes = {max_nodes}")
-    req = GraphRequest(n=n)
-    for f in FLAGS:
-        if f in data:
-            if not isinstance(data[f], bool):
-                raise InvalidProblem(f"{f} must be true or false, got {data[f]!r}")
-            setattr(req, f, data[f])
-    if data.get("max_degree") is not None:
-        req.max_degree = _int(data["max_degree"], "max_degree")
-    if data.get("num_edges") is not None:
-        req.num_edges = _int(data["num_edges"], "num_edges")
-    if data.get("degree_sequence") is not None:
-        ds = data["degree_sequence"]
-        if not isinstance(ds, (list, tuple)):
-            raise InvalidProblem("degree_sequence must be a list of n integers")
-        req.degree_sequence = tuple(_int(d, "degree_sequence entry") for d in ds)
-    req.fixed_edges = _pairs(data.get("fixed_edges", []), "fixed_edges", n)
-    req.non_edges = _pairs(data.get("non_edges", []), "non_edges", n)
-    check_request(req)
-    return req
-
-
-def check_request(req: GraphRequest) -> None:
-    """Contradictions that make a request impossible, named."""
-    n, m_max = req.n, req.n * (req.n - 1) // 2
-    both = set(req.fixed_edges) & set(req.non_edges)
-    if both:
-        raise InvalidProblem(f"pair {sorted(both)[0]} is both a fixed edge and a fixed non-edge")
-    ds = req.degree_sequence
-    if ds is not None:
-        if len(ds) != n:
-            raise InvalidProblem(f"degree_sequence has {len(ds)} entries for n = {n} nodes")
-        if sum(ds) % 2:
-            raise InvalidProblem(f"degree_sequence {list(ds)} has an odd sum ({sum(ds)}): no graph has it")
-        if max(ds) > n - 1:
-            raise InvalidProblem(
-                f"degree_sequence asks degree {max(ds)} but a node has at most {n - 1} neighbours"
-            )
-        if not nx.is_graphical(list(ds)):
-            raise InvalidProblem(f"degree_sequence {list(ds)} is not graphical (Erdős–Gallai fails)")
-        if req.max_degree is not None and max(ds) > req.max_degree:
-            raise InvalidProblem(f"degree_sequence has degree {max(ds)} above max_degree {req.max_degree}")
-        if req.num_edges is not None and sum(ds) // 2 != req.num_edges:
-            raise InvalidProblem(
-                f"degree_sequence sums to {sum(ds)} = 2 x {sum(ds) // 2} edges, "
-                f"but num_edges is {req.num_edges}"
-            )
-        if (req.connected or req.tree) and n > 1 and min(ds) == 0:
-            raise InvalidProblem("a connected graph has no node of degree 0, but degree_sequence has one")
-    m = req.num_edges
-    if m is not None and m > m_max:
-        raise InvalidProblem(f"num_edges = {m} exceeds the {m_max} pairs of {n} nodes")
-    if req.tree:
-        if m is not None and m != n - 1:
-            raise InvalidProblem(f"a tree on {n} nodes has {n - 1} edges, but num_edges is {m}")
-        if ds is not None and sum(ds) != 2 * (n - 1):
-            raise InvalidProblem(
-                f"a tree on {n} nodes has degree sum {2 * (n - 1)}, degree_sequence sums to {sum(ds)}"
-            )
-        if req.max_degree is not None and n > 2 and req.max_degree < 2:
-            raise InvalidProblem(
-                f"a tree on {n} nodes needs a node of degree >= 2, max_degree is {req.max_degree}"
-            )
-    target = req.edge_target
-    if target is not None:
-        if (req.connected or req.tree) and target < n - 1:
-            raise InvalidProblem(f"a connected graph on {n} nodes needs >= {n - 1} edges, asked for {target}")
-        if req.planar and n >= 3 and target > 3 * n - 6:
-            raise InvalidProblem(
-                f"a planar graph on {n} nodes has at most {3 * n - 6} edges, asked for {target}"
-            )
-        if (req.triangle_free or req.bipartite) and target > n * n // 4:
-            which = "triangle-free" if req.triangle_free else "bipartite"
-            raise InvalidProblem(
-                f"a {which} graph on {n} nodes has at most {n * n // 4} edges (Turán/Mantel), "
-                f"asked for {target}"
-            )
-        if req.max_degree is not None and target > n * req.max_degree // 2:
-            raise InvalidProblem(
-                f"max_degree {req.max_degree} allows at most {n * req.max_degree // 2} edges, "
-                f"asked for {target}"
-            )
-        if target < len(req.fixed_edges):
-            raise InvalidProblem(f"{len(req.fixed_edges)} fixed edges exceed the {target} edges asked for")
-        if target > m_max - len(req.non_edges):
-            raise InvalidProblem(f"{len(req.non_edges)} fixed non-edges leave fewer than {target} pairs")
-    if (req.connected or req.tree) and n > 1 and req.max_degree == 0:
-        raise InvalidProblem("a connected graph on more than one node needs max_degree >= 1")
-    if req.fixed_edges:  # what the fixed edges alone already break
-        g = nx.Graph()
-        g.add_nodes_from(range(n))
-        g.add_edges_from(req.fixed_edges)
-        msgs = _monotone_problems(req, g)
-        if msgs:
-            raise InvalidProblem(f"fixed_edges contradict the constraints: {msgs[0]}")
-
-
-# ---------------------------------------------------------------------------------------
-# checks on a graph (networkx); each returns the implicated node pairs and messages
-# ---------------------------------------------------------------------------------------
-def odd_cycle(g: nx.Graph) -> list[int] | None:
-    """Nodes of an odd cycle of ``g`` (closed by the last-to-first edge), or None if bipartite."""
-    side: dict[int, int] = {}
-    parent: dict[int, int | None] = {}
-    for s in g:
-        if s in side:
-            continue
-        side[s], parent[s] = 0, None
-        queue = [s]
-        for x in queue:
-            for y in g[x]:
-                if y not in side:
-                    side[y], parent[y] = 1 - side[x], x
-                    queue.append(y)
-                elif side[y] == side[x]:
-                    px, py = [x], [y]
-                    while parent[px[-1]] is not None:
-                        px.append(parent[px[-1]])
-                    while parent[py[-1]] is not None:
-                        py.append(parent[py[-1]])
-                    on_py = {v: i for i, v in enumerate(py)}
-                    i = next(i for i, v in enumerate(px) if v in on_py)
-                    return px[: i + 1] + list(reversed(py[: on_py[px[i]]]))
-    return None
-
-
-def _cycle_pairs(nodes: list[int]) -> list[tuple[int, int]]:
-    return [(nodes[i], nodes[(i + 1) % len(nodes)]) for i in range(len(nodes))]
-
-
-def _monotone_checks(req: GraphRequest, g: nx.Graph) -> list[tuple[list[tuple[int, int]], str]]:
-    """Violations that adding edges cannot repair, judged on the committed edges ``g``."""
-    out: list[tuple[list[tuple[int, int]], str]] = []
-    if req.triangle_free:
-        seen = set()
-        for u, v in g.edges():
-            for w in set(g[u]) & set(g[v]):
-                tri = tuple(sorted((u, v, w)))
-                if tri not in seen:
-                    seen.add(tri)
-                    out.append(
-                        (
-                            [(tri[0], tri[1]), (tri[0], tri[2]), (tri[1], tri[2])],
-                            f"triangle {tri[0]}-{tri[1]}-{tri[2]} (triangle_free)",
-                        )
-                    )
-    if req.bipartite:
-        cyc = odd_cycle(g)
-        if cyc is not None:
-            out.append((_cycle_pairs(cyc), f"odd cycle {'-'.join(map(str, cyc))} (bipartite)"))
-    if req.tree:
-        try:
-            cyc_edges = nx.find_cycle(g)
-            out.append(
-                ([(u, v) for u, v in cyc_edges], f"cycle {'-'.join(str(u) for u, _ in cyc_edges)} (tree)")
-            )
-        except nx.NetworkXNoCycle:
-            pass
-    if req.planar and g.number_of_edges() > 8:
-        is_planar, cert = nx.check_planarity(g, counterexample=True)
-        if not is_planar:
-            out.append(
-                (list(cert.edges()), f"not planar: Kuratowski subgraph with {cert.number_of_edges()} edges")
-            )
-    caps = req.caps()
-    for v in range(req.n):
-        if g.degree(v) > caps[v]:
-            out.append(([(v, w) for w in g[v]], f"node {v} has degree {g.degree(v)} > {caps[v]}"))
-    target = req.edge_target
-    if target is not None and g.number_of_edges() > target:
-        excess = g.number_of_edges() - target
-        fixed = set(req.fixed_edges)
-        ranked = sorted(
-            g.edges(), key=lambda e: ((min(e), max(e)) in fixed, -(g.degree(e[0]) + g.degree(e[1])))
-        )
-        out.append((ranked[:excess], f"{g.number_of_edges()} edges, want {target}"))
-    return out
-
-
-def _monotone_problems(req: GraphRequest, g: nx.Graph) -> list[str]:
-    return [m for _, m in _monotone_checks(req, g)]
-
-
-@functools.cache
-def _bipartitions(n: int) -> np.ndarray:
-    """[2^(n-1), n] bool: every split of nodes 0..n-1 into two sides, node 0 on side False."""
-    codes = np.arange(1 << max(n - 1, 0))[:, None]
-    return np.concatenate([np.zeros_like(codes, dtype=bool), (codes >> np.arange(n - 1)) & 1 == 1], axis=1)
-
-
-class Addable:
-    """Which absent pairs could still become edges given the committed edges ``g1``: not at a
-    node already at its degree cap, not closing a triangle (triangle_free), not inside a
-    component (tree), not inside one side of a component (bipartite). Adding edges never makes
-    a blocked pair addable again, so what is blocked now stays blocked."""
-
-    def __init__(self, req: GraphRequest, g1: nx.Graph) -> None:
-        self.req, self.g1 = req, g1
-        self.caps = req.caps()
-        self.deg = dict(g1.degree())
-        self.comp: dict[int, int] = {}
-        self.side: dict[int, int] | None = None
-        if req.tree or req.bipartite:
-            self.comp = {v: i for i, c in enumerate(nx.connected_components(g1)) for v in c}
-        if req.bipartite:
-            self.side = {}
-            for c in nx.connected_components(g1):
-                sub = g1.subgraph(c)
-                if nx.is_bipartite(sub):
-                    self.side.update(nx.bipartite.color(sub))
-
-        # bipartite: the splits of the nodes that every committed edge crosses [M, n]
-        self.splits = None
-        if req.bipartite:
-            splits = _bipartitions(req.n)
-            for u, v in g1.edges():
-                splits = splits[splits[:, u] != splits[:, v]]
-            self.splits = splits
-
-    def crossing(self, pairs: list[tuple[int, int]]) -> np.ndarray | None:
-        """[M, len(pairs)] bool: which pairs cross each bipartite split still possible (bipartite only)."""
-        if self.splits is None:
-            return None
-        idx = np.array(pairs, dtype=int).reshape(-1, 2)
-        return self.splits[:, idx[:, 0]] != self.splits[:, idx[:, 1]]
-
-    def blocked_by_cap(self, u: int, v: int) -> bool:
-        return self.deg[u] >= self.caps[u] or self.deg[v] >= self.caps[v]
-
-    def __call__(self, u: int, v: int) -> bool:
-        r, g1, side = self.req, self.g1, self.side
-        return not (
-            self.blocked_by_cap(u, v)
-            or (r.triangle_free and not g1[u].keys().isdisjoint(g1[v].keys()))
-            or (r.tree and self.comp[u] == self.comp[v])
-            or (
-                side is not None
-                and self.comp[u] == self.comp[v]
-                and u in side
-                and v in side
-                and side[u] == side[v]
-            )
-        )
-
-    def max_new_edges(self, pairs: list[tuple[int, int]]) -> int:
-        """An upper bound on how many of ``pairs`` (addable ones) can be added together: their
-        count, and half the spare degree the nodes have towards them."""
-        spare_at = [0] * self.req.n
-        for u, v in pairs:
-            spare_at[u] += 1
-            spare_at[v] += 1
-        spare = sum(min(self.caps[w] - self.deg[w], spare_at[w]) for w in range(self.req.n))
-        most = min(len(pairs), spare // 2)
-        cross = self.crossing(pairs)
-        if cross is not None:  # bipartite: only pairs across one split can all be added
-            most = min(most, int(cross.sum(1).max()) if cross.shape[0] else 0)
-        return most
-
-
-def _deficit_checks(
-    req: GraphRequest,
-    g1: nx.Graph,
-    open_pairs: list[tuple[int, int]],
-    absent: set[tuple[int, int]],
-    fixed: set[tuple[int, int]],
-) -> list[tuple[list[tuple[int, int]], str]]:
-    """Violations that need edges added. Judged on ``g_opt``: the committed edges ``g1`` plus the
-    open pairs that can still become edges (``Addable``); ``absent`` are the committed non-edges,
-    the pairs that could be flipped (those that would be addable first), ``fixed`` the request's
-    fixed pairs, which are never implicated."""
-    out: list[tuple[list[tuple[int, int]], str]] = []
-    n = req.n
-    can_add = Addable(req, g1)
-    grow = [e for e in open_pairs if can_add(*e)]
-    g_opt = g1.copy()
-    g_opt.add_edges_from(grow)
-    flippable = sorted((e for e in absent if e not in fixed), key=lambda e: (not can_add(*e), e))
-    if (req.connected or req.tree) and n > 1 and not nx.is_connected(g_opt):
-        comps = list(nx.connected_components(g_opt))
-        comp_of = {v: i for i, c in enumerate(comps) for v in c}
-        pairs = [e for e in flippable if comp_of[e[0]] != comp_of[e[1]]]
-        out.append((pairs, f"{len(comps)} connected components ({'tree' if req.tree else 'connected'})"))
-    if req.degree_sequence is not None:
-        short = {v for v in range(n) if g_opt.degree(v) < req.degree_sequence[v]}
-        for v in sorted(short):
-            mine = [e for e in flippable if v in e]
-            both = [e for e in mine if (e[0] if e[1] == v else e[1]) in short]
-            out.append((both or mine, f"node {v} has degree {g_opt.degree(v)} < {req.degree_sequence[v]}"))
-    target = req.edge_target
-    if target is not None:
-        most = g1.number_of_edges() + can_add.max_new_edges(grow)
-        if most < target:
-            deficit = target - most
-            addable = [e for e in flippable if can_add(*e)]
-            ranked = sorted(addable, key=lambda e: g1.degree(e[0]) + g1.degree(e[1]))
-            if not ranked:  # nothing absent could be flipped: free edges at the nodes that block
-                full = {w for w in range(n) if can_add.deg[w] >= can_add.caps[w]}
-                ranked = [e for e in g1.edges() if (e[0] in full or e[1] in full)
-                          and (min(e), max(e)) not in fixed]
-            if not ranked:
-                ranked = sorted(flippable, key=lambda e: g1.degree(e[0]) + g1.degree(e[1]))
-            out.append((ranked[:deficit], f"at most {most} edges possible, want {target}"))
-    return out
+from .io import draw_graph, read_graph_file
+from .requests import (
+    CONSTRAINTS,
+    FLAGS,
+    MAX_GEN_NODES,
+    NUMBER_TOKENS,
+    GraphRequest,
+    parse_request,
+    satisfies,
+    to_networkx,
+)
 
 
 class GraphGeneration(Task):
@@ -471,6 +66,7 @@ class GraphGeneration(Task):
 
     name = "graph-gen"
     default_model = "graph-gen"
+    item_name = "request"
     #: the model rarely reaches the commit threshold, so a canvas (up to 66 pairs at 12 nodes) fills
     #: about one pair a pass, with every forced pair propagated; 128 passes leave room for search
     solver_defaults: dict[str, Any] = {"max_passes": 128}
@@ -535,15 +131,7 @@ class GraphGeneration(Task):
             tokens[self.pos[e]], fixed[self.pos[e]] = self._zero, True
         return tokens, fixed, allowed
 
-    def encode(self, problems: Sequence[Any]) -> Canvas:
-        if isinstance(problems, (str, dict)):
-            raise InvalidProblem("encode takes a list of requests; wrap a single request in a list")
-        reqs = []
-        for i, p in enumerate(problems):
-            try:
-                reqs.append(self.parse(p))
-            except InvalidProblem as e:
-                raise (InvalidProblem(f"request {i}: {e}") if len(problems) > 1 else e) from None
+    def encode_parsed(self, reqs: list[GraphRequest]) -> Canvas:
         rows = [self._row(r) for r in reqs]
         ctxs = [self._context(r) for r in reqs]
         C = max(len(c) for c in ctxs)
@@ -609,7 +197,7 @@ class GraphGeneration(Task):
         """(ok, implicated positions, messages) for one item's tokens."""
         g1, open_pairs, absent, complete = self._graphs(r, row)
         fixed = set(r.fixed_edges) | set(r.non_edges)
-        found = _monotone_checks(r, g1) + _deficit_checks(r, g1, open_pairs, absent, fixed)
+        found = monotone_checks(r, g1) + deficit_checks(r, g1, open_pairs, absent, fixed)
         implicated = sorted({self.pos[(min(u, v), max(u, v))] for pairs, _ in found for u, v in pairs})
         return complete and not found, implicated, [m for _, m in found]
 
@@ -760,34 +348,6 @@ class GraphGeneration(Task):
                 (r.to_dict(), {"n": g.number_of_nodes(), "edges": [list(e) for e in sorted(g.edges())]})
             )
         return out
-
-
-def to_networkx(solution: dict[str, Any]) -> nx.Graph:
-    """A ``{"n": ..., "edges": [...]}`` solution as a networkx graph."""
-    g = nx.Graph()
-    g.add_nodes_from(range(int(solution["n"])))
-    g.add_edges_from(tuple(e) for e in solution["edges"])
-    return g
-
-
-def satisfies(request: GraphRequest, g: nx.Graph) -> bool:
-    """Independent check of a whole graph against a request with networkx's own predicates."""
-    r = request
-    if g.number_of_nodes() != r.n or any(u == v for u, v in g.edges()):
-        return False
-    checks = [
-        not r.connected or nx.is_connected(g),
-        not r.tree or nx.is_tree(g),
-        not r.bipartite or nx.is_bipartite(g),
-        not r.planar or nx.is_planar(g),
-        not r.triangle_free or sum(nx.triangles(g).values()) == 0,
-        r.degree_sequence is None or [d for _, d in sorted(g.degree())] == list(r.degree_sequence),
-        r.max_degree is None or max((d for _, d in g.degree()), default=0) <= r.max_degree,
-        r.num_edges is None or g.number_of_edges() == r.num_edges,
-        all(g.has_edge(*e) for e in r.fixed_edges),
-        not any(g.has_edge(*e) for e in r.non_edges),
-    ]
-    return all(checks)
 
 
 __all__ = ["GraphGeneration", "GraphRequest", "odd_cycle", "parse_request", "satisfies", "to_networkx"]

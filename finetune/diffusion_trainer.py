@@ -1,4 +1,5 @@
-"""DiffusionTrainer: transformers.Trainer computing the engine's diffusion loss.
+"""DiffusionTrainer: the ``transformers.Trainer`` of the full and LoRA modes, computing the
+engine's diffusion loss (the reward mode's Trainer is ``reward.RewardTrainer``).
 
 Everything else (optimiser, schedule, checkpoints and resume, logging, DDP / FSDP /
 DeepSpeed under ``accelerate launch`` or ``torchrun``) is the Trainer's own.
@@ -16,6 +17,9 @@ from constrained.errors import ConfigError
 
 
 class DiffusionTrainer(Trainer):
+    """The diffusion loss (``noise.loss``) on the collator's batches (``data.DiffusionCollator``):
+    scored at the corrupted positions of the canvas, and of the context under ``context_noise``."""
+
     def __init__(self, *args: Any, noise: NoiseProcess, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.noise = noise
