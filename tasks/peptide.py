@@ -285,6 +285,9 @@ class Peptide(Task):
         return self._patterns[pattern]
 
     def validate(self, canvas: Canvas, tokens: torch.Tensor, messages: bool = False) -> Report:
+        """Exact check of ``tokens`` [B, L]: one ``check`` per constraint, their violations ORed
+        (givens never implicated), then RDKit on the designs they all accept; messages and named
+        checks are built from the same findings (``_messages``, ``_checks``)."""
         specs = self._specs(canvas)
         oh, seq = self._views(tokens)
         c = self._constraints(canvas, specs)
@@ -316,9 +319,9 @@ class Peptide(Task):
         if not messages:
             return Report(ok=ok, violations=viol)
         found = _Findings(filled, bad_dom, order, windows, runs, patterns, rd_msgs)
-        return Report(ok=ok, violations=viol, messages=[self._messages(specs[b], c, tokens, found, b) for b in
-                                                        range(len(specs))],
-                      checks=[self._checks(specs[b], found, b) for b in range(len(specs))])
+        items = range(len(specs))
+        return Report(ok=ok, violations=viol, messages=[self._messages(specs[b], c, tokens, found, b) for b in items],
+                      checks=[self._checks(specs[b], found, b) for b in items])
 
     def _messages(self, spec: PeptideSpec, c: _Constraints, tokens: torch.Tensor, found: _Findings,
                   b: int) -> list[str]:
