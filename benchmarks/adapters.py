@@ -101,7 +101,7 @@ def measure(kinds: list[str], task, root: Path, puzzles: list[str], passes: int,
     all alike), then one Solver run each."""
     from constrained.engine.denoiser import predict_logits
 
-    from constrained.hub import load_denoiser
+    from constrained.loading import load_denoiser
     from constrained.solver import Solver, SolverConfig
 
     canvas = task.encode(puzzles)

@@ -37,6 +37,8 @@ from constrained.engine.corpus import encode_texts, load_corpus, load_tokenizer,
 from constrained.engine.noise import make_noise  # noqa: E402
 from constrained.engine.samplers import Sampler  # noqa: E402
 
+from constrained.pycorpus import corpus_roots  # noqa: E402
+
 MODELS = ROOT / "constrained" / "models"
 
 
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     n_block = sum(p.numel() for p in model.parameters())
     n_ar = sum(p.numel() for p in ar.parameters())
     tok = load_tokenizer(a.block)
-    held = encode_texts(tok, load_corpus().heldout)
+    held = encode_texts(tok, load_corpus(corpus_roots()).heldout)
     K = model.canvas_length
     rng = np.random.default_rng(0)
     win = sample_windows(held, a.batch, a.prompt_len + K, rng).to(device)

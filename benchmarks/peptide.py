@@ -35,7 +35,7 @@ from constrained.tasks.peptide_chem import AMINO_ACIDS  # noqa: E402
 from constrained.tasks.peptide_data import split  # noqa: E402
 
 from constrained import load_task, make_solver, solve_with  # noqa: E402
-from constrained.hub import load_denoiser  # noqa: E402
+from constrained.loading import load_denoiser  # noqa: E402
 
 SETTINGS = {
     "model only": {"model_only": True},

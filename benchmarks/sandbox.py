@@ -21,9 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import constrained.tasks.sandbox as sb  # noqa: E402
 from common import command, machine, percentile, write_section  # noqa: E402
-
-import constrained.sandbox as sb  # noqa: E402
 
 SRC = "def add(a, b):\n    return a + b\n"
 WORKLOADS = {

@@ -33,6 +33,7 @@ _WHERE = {
     "SolverConfig": ".solver",
     "Task": ".task",
     "Vocab": ".vocab",
+    "render_html": ".trace",
 }
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "make_config",
     "make_solver",
     "register_task",
+    "render_html",
     "solve",
     "solve_batch",
     "solve_with",

@@ -6,7 +6,7 @@ imports ``finetune``.
 An adapter folder holds peft's ``adapter_config.json`` + ``adapter_model.safetensors``, a
 ``constrained_adapter.json`` (:data:`ADAPTER_META`) naming its base, the base's weights
 fingerprint (:func:`fingerprint`), the task's vocabulary and the noise process, and a model card.
-``constrained.hub.load_denoiser`` calls :func:`load_adapter` for a folder with an
+``constrained.loading.load_denoiser`` calls :func:`load_adapter` for a folder with an
 ``adapter_config.json``; the base is loaded through ``load_denoiser`` again, so any kind it
 opens can carry an adapter.
 """
@@ -25,7 +25,7 @@ from torch import nn
 
 from .checkpoint import require_safetensors
 from .errors import ModelMismatch
-from .hub import MODELS_DIR, default_model_path, load_denoiser
+from .loading import MODELS_DIR, default_model_path, load_denoiser
 from .task import Task
 
 ADAPTER_META = "constrained_adapter.json"

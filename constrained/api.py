@@ -46,8 +46,8 @@ def make_config(config: SolverConfig | None = None, **options: Any) -> SolverCon
 
 
 def load_denoiser(task: Task, model: str | Path | nn.Module = "default", **kw: Any):
-    """:func:`constrained.hub.load_denoiser`, imported on first use (it brings in transformers)."""
-    from .hub import load_denoiser as load  # noqa: PLC0415
+    """:func:`constrained.loading.load_denoiser`, imported on first use (it brings in transformers)."""
+    from .loading import load_denoiser as load  # noqa: PLC0415
 
     return load(task, model, **kw)
 
@@ -66,7 +66,7 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
             defaults.pop("length_search", None)  # searching lengths needs the end token the caller turned off
         options = {**defaults, **options}
     if isinstance(model, str) and model.startswith("task:"):  # another task's shipped model, as --base takes
-        from .hub import default_model_path  # noqa: PLC0415
+        from .loading import default_model_path  # noqa: PLC0415
 
         model = default_model_path(load_task(model[5:]))
     with quiet_loading():

@@ -1,6 +1,7 @@
 """``constrained batch``: the command-line face of :mod:`constrained.batch`.
 
-Kept apart from :mod:`constrained.batch` so building the parser imports nothing heavy.
+Kept apart from :mod:`constrained.batch` so building the parser imports nothing heavy; the
+options it shares with ``solve`` and ``trace`` come from :mod:`constrained.cli_options`.
 
     constrained batch TASK --input in.jsonl --output out.jsonl [solver options] [task options]
     constrained batch merge out.jsonl [--world-size N] [--keep-parts]
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 
+from .cli_options import add_solver_options, checked_task_options, configure_threads, flags, solver_options
 from .errors import ConfigError
 
 EPILOG = """\
@@ -23,10 +24,10 @@ solves its shard into OUT.rank-K-of-N.jsonl and rank 0 merges them into OUT at t
 """
 
 
-def add_batch_parser(sub: argparse._SubParsersAction,
-                     add_solver_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_batch_parser(sub: argparse._SubParsersAction, task_help: str = "") -> None:
+    """The ``batch`` command on ``sub``; ``task_help``: the task options' epilog of solve and trace."""
     s = sub.add_parser("batch", help="solve a JSONL file of problems (resumable, sharded by rank)",
-                       allow_abbrev=False, epilog=EPILOG,
+                       allow_abbrev=False, epilog=EPILOG + ("\n" + task_help if task_help else ""),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("task", help="task name, or 'merge' to merge rank parts: constrained batch merge OUT")
     s.add_argument("--input", default=None, help="JSONL file of problems")
@@ -48,7 +49,7 @@ def add_batch_parser(sub: argparse._SubParsersAction,
     g.add_argument("--world-size", type=int, default=None, help="merge: how many rank parts (default: found)")
     g.add_argument("--keep-parts", action="store_true", help="merge: keep the rank parts afterwards")
     add_solver_options(s)
-    s.set_defaults(fn=cmd_batch, task_args=True)
+    s.set_defaults(fn=cmd_batch, task_args=True, known_flags=flags(s))
 
 
 def _print(summary, as_json: bool) -> None:
@@ -64,7 +65,6 @@ def _print(summary, as_json: bool) -> None:
 
 def cmd_batch(a: argparse.Namespace) -> int:
     from .batch import Budget, merge_outputs, run_batch  # noqa: PLC0415
-    from .cli import _solver_options, checked_task_options, configure_threads  # noqa: PLC0415
 
     if a.task == "merge":
         rest = list(a.task_args)
@@ -84,6 +84,6 @@ def cmd_batch(a: argparse.Namespace) -> int:
     budget = Budget(retries=a.retries, max_passes=a.item_passes, max_seconds=a.item_seconds)
     summary = run_batch(task, a.input, a.output, model=a.model, device=a.device, batch_size=a.batch_size,
                         budget=budget, problem_key=a.problem_key, merge=not a.no_merge, progress=a.progress,
-                        trust_remote_code=a.trust_remote_code, **_solver_options(a))
+                        trust_remote_code=a.trust_remote_code, **solver_options(a))
     _print(summary, a.json)
     return 0

@@ -4,6 +4,9 @@ Start-up is kept light: building the parser, ``--help``, ``constrained tasks [TA
 error about the command line itself (an unknown task or option, a file that does not exist)
 import neither torch nor transformers. torch comes in when a task is built (to check the
 problems), transformers only once the problems are known to be good and the model loads.
+
+The options ``solve``, ``trace`` and ``batch`` share are :mod:`constrained.cli_options`; the
+``batch`` command is :mod:`constrained.batch_cli`, ``bench`` :mod:`constrained.bench`.
 """
 
 from __future__ import annotations
@@ -13,10 +16,21 @@ import json
 import os
 import re
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
+from constrained.engine.names import NOISES
+from constrained.finetune.recipes import MODES
+
+from .batch_cli import add_batch_parser
+from .cli_options import (
+    add_solver_options,
+    checked_task_options,
+    configure_threads,
+    flags,
+    solver_options,
+    task_options_epilog,
+)
 from .errors import ConfigError, ConstrainedError, InvalidProblem
 from .taskinfo import suggest
 
@@ -34,157 +48,6 @@ examples:
 """
 
 COMMANDS = ("tasks", "solve", "trace", "batch", "finetune", "bench")
-
-
-# --- options shared by solve, trace and batch ------------------------------------------------
-def _add_solver_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model and device")
-    g.add_argument("--model", default="default",
-                   help="'default' (the task's shipped model), 'task:NAME' (task NAME's shipped model), a local "
-                        "model or adapter folder, or a hub id of a masked LM")
-    g.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, mps")
-    g.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="torch CPU threads (default: OMP_NUM_THREADS when set, else 1; more threads than "
-                        "free cores make every pass slower on a busy machine)")
-    g.add_argument("--trust-remote-code", action="store_true",
-                   help="allow a hub model's own Python code to run (off by default)")
-    g = p.add_argument_group("solver (defaults: the task's own, see `constrained tasks TASK`)")
-    g.add_argument("--max-passes", type=int, default=None, metavar="N", help="model passes per problem at most")
-    g.add_argument("--strategy", choices=["threshold", "topk", "margin", "entropy-bound"], default=None,
-                   help="commit rule: by confidence threshold, by top-k on a schedule, by top-2 margin, or "
-                        "entropy-bound (DiffusionGemma's sampler)")
-    g.add_argument("--threshold", type=float, default=None, metavar="P",
-                   help="threshold rule: commit tokens whose probability reaches P (at least one per pass)")
-    g.add_argument("--steps", type=int, default=None, metavar="N", help="top-k rule: passes of the schedule")
-    g.add_argument("--temperature", type=float, default=None, metavar="T", help="sampling temperature")
-    g.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    g = p.add_argument_group("solver mechanisms (switch off to measure them)")
-    g.add_argument("--model-only", action="store_true",
-                   help="turn every mechanism off: the bare model")
-    g.add_argument("--no-domains", action="store_true", help="no per-position domain masks on the logits")
-    g.add_argument("--no-validator", action="store_true", help="no re-noising of what the validator implicates")
-    g.add_argument("--no-tabu", action="store_true", help="do not bar values that failed at a position")
-    g.add_argument("--no-restarts", action="store_true", help="no restart of an item that stops improving")
-    g.add_argument("--backjump", action=argparse.BooleanOptionalAction, default=None,
-                   help="undo the latest pass holding an implicated token and all after it (default: the task's)")
-    g.add_argument("--confidence-renoise", type=float, default=None, metavar="P",
-                   help="also re-noise committed tokens whose probability falls below P (off by default)")
-    g = p.add_argument_group("search (see README, *Certified answers*)")
-    g.add_argument("--search", choices=["auto", "complete", "local"], default=None,
-                   help="complete: exhaustive search that proves 'infeasible' (finite-domain tasks); local: "
-                        "validator re-noising with tabu and restarts; auto (default): complete where the task allows")
-    g.add_argument("--order", choices=["model", "fixed"], default=None,
-                   help="complete search: rank choices by the model (default) or in a fixed, model-free order")
-    g.add_argument("--check-unique", action="store_true",
-                   help="complete search: go on past the first solution and report whether it is unique")
-    g.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                   help="wall-time budget for one batch (default: passes alone bound it)")
-
-
-def _solver_options(a: argparse.Namespace) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
-    for key in ("max_passes", "strategy", "threshold", "steps", "temperature", "confidence_renoise", "seed",
-                "search", "order", "time_limit"):
-        v = getattr(a, key)
-        if v is not None:
-            opts[key] = v
-    if a.model_only:
-        opts["model_only"] = True
-    if a.no_domains:
-        opts["domains"] = False
-    if a.no_validator:
-        opts["validator_renoise"] = False
-    if a.no_tabu:
-        opts["tabu"] = 0
-    if a.no_restarts:
-        opts["restarts"] = False
-    if a.backjump is not None:
-        opts["backjump"] = a.backjump
-    if a.check_unique:
-        opts["check_unique"] = True
-    return opts
-
-
-def configure_threads(threads: int | None) -> None:
-    """torch's CPU threads: ``--threads`` when given; else OMP_NUM_THREADS when the user set it
-    (torch reads it itself); else 1. With torch's default (one per core) a pass on a busy
-    machine waits for every core; see BENCHMARKS.md, *Start-up*."""
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
-    if threads is None and os.environ.get("OMP_NUM_THREADS"):
-        return
-    import torch  # noqa: PLC0415
-
-    torch.set_num_threads(threads or 1)
-
-
-# --- task options ------------------------------------------------------------------------------
-def _coerce(value: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(value.lower(), value)
-
-
-def task_options(extra: list[str]) -> dict[str, Any]:
-    """Unrecognised ``--name value`` (or ``--flag``) pairs become the task's options:
-    ``constrained solve graph-coloring g.json --k 3`` calls ``load_task("graph-coloring", k=3)``."""
-    opts: dict[str, Any] = {}
-    i = 0
-    while i < len(extra):
-        arg = extra[i]
-        if not arg.startswith("--") or arg == "--":
-            raise ConfigError(f"unexpected argument {arg!r}")
-        name = arg[2:].replace("-", "_")
-        if "=" in name:
-            name, value = name.split("=", 1)
-            opts[name] = _coerce(value)
-            i += 1
-        elif i + 1 < len(extra) and not extra[i + 1].startswith("--"):
-            opts[name] = _coerce(extra[i + 1])
-            i += 2
-        else:
-            opts[name] = True
-            i += 1
-    return opts
-
-
-def checked_task_options(a: argparse.Namespace) -> dict[str, Any]:
-    """The task options of the command line, each checked against the task's ``__init__`` (read
-    from source: no torch); an unknown one names the closest option of the task or the command."""
-    from .registry import describe_task  # noqa: PLC0415
-
-    opts = task_options(a.task_args or [])
-    info = describe_task(a.task)
-    if info.accepts_any:
-        return opts
-    known = info.option_names()
-    for name in opts:
-        if name not in known:
-            flag = "--" + name.replace("_", "-")
-            close = suggest(flag, [o.flag for o in info.options] + list(a.known_flags))
-            theirs = (f"task {a.task!r} takes {', '.join(o.flag for o in info.options)}" if known
-                      else f"task {a.task!r} takes no task options")
-            raise ConfigError(f"unknown option {flag}{close}; {theirs} (`constrained tasks {a.task}`), "
-                              f"solver options: `constrained {a.command} --help`")
-    return opts
-
-
-def _task_options_epilog() -> str:
-    """solve/trace/batch --help: every task's own options, read from the tasks' code."""
-    from .registry import describe_task, list_tasks  # noqa: PLC0415
-
-    lines = ["task options (after the input; `constrained tasks TASK` gives their meaning and defaults):"]
-    for name in list_tasks():
-        try:
-            flags = [o.flag for o in describe_task(name).options]
-        except (ConstrainedError, OSError, SyntaxError):
-            flags = ["(see `constrained tasks " + name + "`)"]
-        lines.append(textwrap.fill(", ".join(flags) if flags else "(none)", 96, initial_indent=f"  {name:15s} ",
-                                   subsequent_indent=" " * 18, break_on_hyphens=False))
-    return "\n".join(lines)
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -313,7 +176,7 @@ def cmd_solve(a: argparse.Namespace) -> int:
     task, problems = _prepare(a)
     from .api import make_solver, solve_with  # noqa: PLC0415
 
-    solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, **_solver_options(a))
+    solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, **solver_options(a))
     if a.chromatic:  # the fewest colours (graph colouring); --time-limit is its wall-time budget
         run = getattr(task, "cli_chromatic", None)
         if run is None:
@@ -353,11 +216,12 @@ def cmd_trace(a: argparse.Namespace) -> int:
     if not 0 <= a.item < len(problems):
         raise ConfigError(f"--item {a.item} is out of range: the input holds {len(problems)} problem(s)")
     from .api import make_solver, solve_with  # noqa: PLC0415
+    from .trace import render_html  # noqa: PLC0415
 
     solver = make_solver(task, a.model, a.device, trust_remote_code=a.trust_remote_code, trace=True,
-                         **_solver_options(a))
+                         **solver_options(a))
     (r,) = solve_with(solver, [problems[a.item]], on_invalid="raise")
-    r.to_html(task, a.out)
+    render_html(r, task, a.out)
     print(f"{status_line(r)}; trace written to {a.out}")
     return 0 if r.valid else 1
 
@@ -419,15 +283,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
 
-def _flags(p: argparse.ArgumentParser) -> list[str]:
-    return sorted({s for act in p._actions for s in act.option_strings if s.startswith("--")})
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="constrained", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=_Formatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
-    task_help = _task_options_epilog()
+    task_help = task_options_epilog()
 
     s = sub.add_parser("tasks", help="list the tasks, or describe one (options, input formats, an example)",
                        description="List the registered tasks, or describe TASK: its options and their "
@@ -454,8 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--chromatic", action="store_true",
                    help="graph-coloring: the fewest colours, reported as [lower, upper] with a colouring "
                         "(--time-limit: its budget per graph, default 60 s)")
-    _add_solver_options(s)
-    s.set_defaults(fn=cmd_solve, task_args=True, known_flags=_flags(s))
+    add_solver_options(s)
+    s.set_defaults(fn=cmd_solve, task_args=True, known_flags=flags(s))
 
     s = sub.add_parser("trace", help="solve one problem and write an HTML replay of every pass",
                        description="Solve one problem with a per-pass trace and write a self-contained "
@@ -466,20 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_argument_group("output")
     g.add_argument("--out", default="trace.html", help="HTML file to write (default trace.html)")
     g.add_argument("--item", type=int, default=0, help="which problem of a file to trace, from 0 (default 0)")
-    _add_solver_options(s)
-    s.set_defaults(fn=cmd_trace, task_args=True, known_flags=_flags(s))
+    add_solver_options(s)
+    s.set_defaults(fn=cmd_trace, task_args=True, known_flags=flags(s))
 
-    from .batch_cli import add_batch_parser  # noqa: PLC0415
-
-    add_batch_parser(sub, _add_solver_options)
-    sub.choices["batch"].epilog = (sub.choices["batch"].epilog or "") + "\n" + task_help
-    sub.choices["batch"].set_defaults(known_flags=_flags(sub.choices["batch"]))
+    add_batch_parser(sub, task_help)
 
     s = sub.add_parser("finetune", help="train a denoiser (or a LoRA adapter) for a task",
                        description="Train a denoiser for TASK from its recipe (finetune/recipes/TASK.toml); "
                                    "checkpoints in --out resume by default.", formatter_class=_Formatter)
     s.add_argument("task", help="task name (`constrained tasks` lists them)")
-    s.add_argument("--mode", choices=["full", "lora", "reward"], default="full",
+    s.add_argument("--mode", choices=MODES, default="full",
                    help="full: train a model; lora: a LoRA adapter on --base; reward: validator-reward "
                         "training from --init (default full)")
     s.add_argument("--out", default=None, help="output folder (default runs/TASK)")
@@ -495,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=None, help="training steps (recipe: train.max_steps)")
     s.add_argument("--batch-size", type=int, default=None, help="batch size (recipe: train.batch_size)")
     s.add_argument("--lr", type=float, default=None, help="learning rate (recipe: train.learning_rate)")
-    s.add_argument("--noise", choices=["mask", "uniform"], default=None,
+    s.add_argument("--noise", choices=NOISES, default=None,
                    help="noise process (recipe: train.noise)")
     s.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -529,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         elif extra:
             sp = _subparser(parser, args.command)
             unknown = next((x for x in extra if x.startswith("-")), extra[0])
-            close = suggest(unknown.split("=")[0], _flags(sp)) if sp is not None else ""
+            close = suggest(unknown.split("=")[0], flags(sp)) if sp is not None else ""
             raise ConfigError(f"unrecognized argument {unknown}{close} (`constrained {args.command} --help`)")
         return args.fn(args)
     except (ConstrainedError, ValueError) as e:

@@ -1,10 +1,10 @@
 """What a solve returns: :class:`Result`, its per-pass :class:`PassRecord` trace, and
-:class:`RunStats` (where a run's time went). Plain records: nothing here runs a model."""
+:class:`RunStats` (where a run's time went). Plain records: nothing here runs a model or
+renders one; the trace page is ``constrained.trace.render_html(result, task)``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -110,13 +110,6 @@ class Result:
                 out["alternative"] = self.alternative
         out["checks"] = [c.to_dict() for c in self.checks]
         return out
-
-    def to_html(self, task: Any, path: str | Path | None = None, title: str | None = None) -> str:
-        """A self-contained HTML page replaying this solve pass by pass (needs ``trace=True``);
-        written to ``path`` when given. See :mod:`constrained.trace`."""
-        from .trace import render_html  # noqa: PLC0415 (only traces need it)
-
-        return render_html(self, task, path=path, title=title)
 
 
 __all__ = ["STATUSES", "PassRecord", "Result", "RunStats"]

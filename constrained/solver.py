@@ -23,10 +23,8 @@ from .errors import ConfigError
 from .local_search import LocalSearch, trace_recorder
 from .result import PassRecord, Result, RunStats
 from .search import CompleteSearch
+from .solver_names import ORDERS, SEARCHES
 from .task import Task
-
-SEARCHES = ("auto", "complete", "local")
-ORDERS = ("model", "fixed")
 
 
 @dataclass

@@ -1,11 +1,12 @@
 """Traces: a solve replayed pass by pass in one self-contained HTML page.
 
-``render_html(result, task)`` (or ``result.to_html(task)``, or ``constrained trace TASK INPUT
---out trace.html``) turns a ``Result`` solved with ``trace=True`` into a page with inline
-CSS and JavaScript only (no network): the canvas in the task's own shape, committed tokens,
-tokens re-noised by the validator and by low confidence in distinct colours, per-position
-confidence (a bar under each token, faint shading of open positions) and a per-pass chart,
-play / pause / step controls, a pass slider, and the validator's messages at each pass.
+``render_html(result, task)`` (or ``constrained trace TASK INPUT --out trace.html``) turns a
+``Result`` solved with ``trace=True`` into a page with inline CSS and JavaScript only (no
+network): the canvas in the task's own shape, committed tokens, tokens re-noised by the
+validator and by low confidence in distinct colours, per-position confidence (a bar under each
+token, faint shading of open positions) and a per-pass chart, play / pause / step controls, a
+pass slider, and the validator's messages at each pass. The renderer takes the Result; the
+Result (a plain record, ``constrained/result.py``) knows no renderer.
 
 How a task is drawn is :mod:`constrained.trace_views`: a :class:`TraceView` (grid, graph,
 strip, lines or text) from the task's ``trace_view(canvas)`` hook, the view function

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from browser import Browser, available  # noqa: E402
 
-from constrained import load_task, solve  # noqa: E402
+from constrained import load_task, render_html, solve  # noqa: E402
 
 # the README's trace example (AI Escargot): several passes (10 when written), dead ends undone
 PUZZLE = "1....7.9..3..2...8..96..5....53..9...1..8...26....4...3......1..4......7..7...3.."
@@ -29,7 +29,7 @@ def main() -> None:
     res = solve(task, PUZZLE, trace=True)
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "trace.html"
-        res.to_html(task, page)
+        render_html(res, task, page)
         with Browser(width=1180, height=720) as b:
             b.open(page, f"?pass={max(1, res.passes // 2)}")
             b.wait_for("document.body.dataset.ready === '1'")

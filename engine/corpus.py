@@ -1,12 +1,15 @@
 """The text corpus and tokenizer of the engine's language models, and fill-in-the-middle.
 
 The block-diffusion model and its autoregressive baseline (``engine/blockmodel.py``,
-``engine/ar.py``) are trained on the same tokens: the Python corpus of the code tasks
-(``constrained.tasks.code_corpus``: the standard library and the installed packages on
-this machine, nothing downloaded, whole modules held out by the hash of their path), in
-the code tasks' byte-level BPE tokenizer. The two models therefore share their vocabulary
-and held-out split with the code-infilling denoiser, so the AR model doubles as its
-infilling baseline (prefix-suffix-middle prompting, :func:`fim_permute`).
+``engine/ar.py``) are trained on the same tokens: the Python source corpus the code tasks
+also read (:mod:`constrained.pycorpus`: modules under the roots the caller passes in, by
+default the standard library and the installed packages on this machine, nothing downloaded,
+whole modules held out by the hash of their path), in the code tasks' byte-level BPE
+tokenizer (its path passed in; ``constrained.pycorpus.TOKENIZER_PATH`` is the shipped one).
+The two models therefore share their vocabulary and held-out split with the code-infilling
+denoiser, so the AR model doubles as its infilling baseline (prefix-suffix-middle prompting,
+:func:`fim_permute`). The engine reads no task: the corpus roots and the tokenizer come from
+its callers.
 
 Token ids: ``[PAD]`` = 0, ``[MASK]`` = 1, the BPE tokens, then the code tokenizer's specials
 (``[SEP] [BOF] [EOF] [PRE] [SUF] [MID] [EOS]``); ``[EOS]`` ends each file in the stream.
@@ -14,6 +17,7 @@ Token ids: ``[PAD]`` = 0, ``[MASK]`` = 1, the BPE tokens, then the code tokenize
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import numpy as np
 import torch
 
 from constrained.errors import ConfigError
+from constrained.pycorpus import load_corpus as read_sources
 
 PAD, MASK, EOS = "[PAD]", "[MASK]", "[EOS]"
 #: the fill-in-the-middle sentinels (the code tokenizer's): prefix, suffix, middle
@@ -36,27 +41,27 @@ class Corpus:
     source: str
 
 
-def load_corpus(max_chars: int = 8_000_000, heldout_chars: int = 1_000_000) -> Corpus:
-    """The code tasks' corpus: up to ``max_chars`` of training modules, ``heldout_chars`` of held-out
-    ones (those that parse), both in the corpus's deterministic order."""
-    from constrained.tasks.code_corpus import corpus_roots
-    from constrained.tasks.code_corpus import load_corpus as code_files
+def load_corpus(roots: Sequence[tuple[str, Path]], max_chars: int = 8_000_000,
+                heldout_chars: int = 1_000_000) -> Corpus:
+    """The Python modules under ``roots`` ((name, directory) pairs, e.g.
+    ``constrained.pycorpus.corpus_roots()``): up to ``max_chars`` of training modules,
+    ``heldout_chars`` of held-out ones (those that parse), both in the corpus's deterministic order.
+    Raises ConfigError when the roots hold no Python sources."""
+    roots = [(name, Path(root)) for name, root in roots]
+    if not roots:
+        raise ConfigError("no corpus roots given: pass (name, directory) pairs")
+    train = [f.text for f in read_sources("train", max_chars=max_chars, roots=roots)]
+    held = [f.text for f in read_sources("heldout", max_chars=heldout_chars, require_parse=True, roots=roots)]
+    where = ", ".join(str(r) for _, r in roots)
+    return Corpus(train=train, heldout=held, source=f"code-task corpus ({where})")
 
-    train = [f.text for f in code_files("train", max_chars=max_chars)]
-    held = [f.text for f in code_files("heldout", max_chars=heldout_chars, require_parse=True)]
-    roots = ", ".join(str(r) for _, r in corpus_roots())
-    return Corpus(train=train, heldout=held, source=f"code-task corpus ({roots})")
 
-
-def load_tokenizer(path: str | Path | None = None):
-    """The tokenizer saved at ``path`` (a ``tokenizer.json`` or a model folder holding one), or the
-    code tasks' shipped tokenizer when ``path`` is None. It must hold [PAD]=0, [MASK]=1 and [EOS]."""
+def load_tokenizer(path: str | Path):
+    """The tokenizer saved at ``path`` (a ``tokenizer.json`` or a model folder holding one; the code
+    tasks' shipped one is ``constrained.pycorpus.TOKENIZER_PATH``). It must hold [PAD]=0, [MASK]=1
+    and [EOS]; otherwise, or when there is none, ConfigError."""
     from tokenizers import Tokenizer
 
-    if path is None:
-        from constrained.tasks.code_corpus import TOKENIZER_PATH
-
-        path = TOKENIZER_PATH
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path
     if not file.exists():

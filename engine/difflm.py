@@ -17,7 +17,7 @@ empty position):
 and relative positions it would see alone), and returns logits over the task's vocabulary.
 
 Real checkpoints ship their own modelling code (``trust_remote_code``); the loader
-(:func:`constrained.hub.load_denoiser`) opens them only when the user passes it. Any
+(:func:`constrained.loading.load_denoiser`) opens them only when the user passes it. Any
 transformers causal-LM class (Llama, Qwen2, ...) whose config carries the marker
 ``constrained_kind: "llada" | "dream"`` is run the same way without remote code: that is how
 the tests build their stand-ins (:func:`standin_config`), and how a user can adapt an

@@ -25,7 +25,7 @@ The real checkpoint (``google/diffusiongemma-26B-A4B-it``, ~52 GB in bf16) needs
     den = GemmaDenoiser.from_pretrained("google/diffusiongemma-26B-A4B-it",
                                         dtype=torch.bfloat16, device_map="cuda")
 
-(or ``constrained.hub.load_denoiser(task, name, dtype=..., device_map=...)``, which also maps
+(or ``constrained.loading.load_denoiser(task, name, dtype=..., device_map=...)``, which also maps
 the task's vocabulary onto the checkpoint's tokenizer).
 """
 

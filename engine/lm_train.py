@@ -4,8 +4,9 @@ tokens, the same batches and the same number of steps (nanoGPT-style loop, AdamW
     python -m constrained.engine.lm_train --kind block --out constrained/models/code-block-diffusion
     python -m constrained.engine.lm_train --kind ar    --out constrained/models/code-ar
 
-Both read the code tasks' Python corpus in the code tasks' tokenizer (``engine/corpus.py``;
-the tokenizer is saved next to each model; ``--tokenizer`` names another). The AR model
+Both read the Python source corpus the code tasks read, in the code tasks' tokenizer
+(``engine/corpus.py``, ``constrained/pycorpus.py``; the tokenizer is saved next to each model;
+``--tokenizer`` names another, ``--corpus-root NAME=DIR`` other roots). The AR model
 sees ``--fim-rate`` of its windows in fill-in-the-middle (prefix-suffix-middle) order, so
 it can also infill (``engine/ar.py: psm_infill``); the block model sees the same windows
 as they are.
@@ -20,6 +21,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from constrained.errors import ConfigError
+from constrained.pycorpus import TOKENIZER_PATH, corpus_roots
 
 from .ar import ar_config_like
 from .blockmodel import BlockDiffusionLM, block_config
@@ -125,9 +128,11 @@ def ar_weights_into_block(model: BlockDiffusionLM, ar_dir: str | Path) -> None:
 
 
 def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, init: str | None = None,
-          init_from_ar: str | None = None) -> dict:
+          init_from_ar: str | None = None, roots: Sequence[tuple[str, Path]] | None = None) -> dict:
     """Train from scratch, continue the model saved at ``init`` (its tokenizer too), or (block models)
-    start from the weights of the autoregressive model saved at ``init_from_ar``."""
+    start from the weights of the autoregressive model saved at ``init_from_ar``. ``roots``: the
+    corpus's (name, directory) pairs (default ``constrained.pycorpus.corpus_roots()``); the tokenizer
+    is ``tokenizer``, else that of ``init`` / ``init_from_ar``, else the code tasks' shipped one."""
     from transformers import LlamaForCausalLM
 
     if init and init_from_ar:
@@ -136,8 +141,8 @@ def train(cfg: LMTrainConfig, out: str | Path, tokenizer: str | None = None, ini
         raise ConfigError("--init-from-ar starts a block-diffusion model (--kind block) from an AR model")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    corpus = load_corpus(cfg.max_chars)
-    tok = load_tokenizer(tokenizer or init or init_from_ar)
+    corpus = load_corpus(corpus_roots() if roots is None else roots, cfg.max_chars)
+    tok = load_tokenizer(tokenizer or init or init_from_ar or TOKENIZER_PATH)
     tok.save(str(out / "tokenizer.json"))
     train_ids = encode_texts(tok, corpus.train)
     held_ids = encode_texts(tok, corpus.heldout)
@@ -280,7 +285,7 @@ def _card(out: Path, cfg: LMTrainConfig, s: dict, model) -> None:
         "",
         "- commands (in order): " + "; ".join(f"`{c}`" for c in s["commands"]),
         f"- data: the code tasks' Python corpus ({s['corpus']}; modules held out by the hash of their "
-        f"path, `constrained.tasks.code_corpus`): {s['train_tokens']:,} training tokens "
+        f"path, `constrained.pycorpus`): {s['train_tokens']:,} training tokens "
         f"({cfg.max_chars:,} characters read), {s['heldout_tokens']:,} held-out tokens; the code tasks' "
         "byte-level BPE tokenizer (`tokenizer.json`, a copy of `constrained/models/code/tokenizer.json`)",
         f"- {s['steps_total']} steps"
@@ -357,6 +362,14 @@ def write_card(out: str | Path) -> None:
     _card(out, cfg, s, model)
 
 
+def _root(arg: str) -> tuple[str, Path]:
+    """``NAME=DIR`` of ``--corpus-root`` -> (NAME, DIR); ConfigError when it is not one."""
+    name, eq, where = arg.partition("=")
+    if not eq or not name or not where:
+        raise ConfigError(f"--corpus-root {arg!r}: write NAME=DIR (e.g. stdlib=/usr/lib/python3.11)")
+    return name, Path(where)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kind", choices=["block", "ar"], required=True)
@@ -366,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init-from-ar", default=None,
                    help="block models: start from the weights of the AR model saved in this folder "
                         "(same architecture; use with --shift)")
+    p.add_argument("--corpus-root", action="append", default=None, metavar="NAME=DIR",
+                   help="read the corpus under DIR (repeatable; default: this Python's standard library "
+                        "and installed packages)")
     p.add_argument("--card-only", action="store_true", help="only rewrite the model card of --out")
     for f in LMTrainConfig.__dataclass_fields__.values():
         if f.name == "kind":
@@ -377,10 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     kw = {k: v for k, v in vars(a).items() if k in LMTrainConfig.__dataclass_fields__ and v is not None}
     try:
+        roots = None if a.corpus_root is None else [_root(r) for r in a.corpus_root]
         if a.card_only:
             write_card(a.out)
             return 0
-        print(json.dumps(train(LMTrainConfig(**kw), a.out, a.tokenizer, a.init, a.init_from_ar), indent=1))
+        print(json.dumps(train(LMTrainConfig(**kw), a.out, a.tokenizer, a.init, a.init_from_ar, roots),
+                         indent=1))
     except ConfigError as e:
         print(f"lm_train: error: {e}", file=sys.stderr)
         return 2

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .names import NOISES
+
 
 def _random_from_domain(domain: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """domain [B, L, V] bool -> [B, L] a uniformly drawn allowed token (0 where none is allowed)."""
@@ -115,8 +117,9 @@ class UniformNoise(NoiseProcess):
 
 
 def make_noise(name: str, mask_id: int) -> NoiseProcess:
+    """The noise process called ``name`` (one of ``NOISES``); ValueError for any other name."""
     if name == "mask":
         return MaskNoise(mask_id)
     if name == "uniform":
         return UniformNoise(mask_id)
-    raise ValueError(f"unknown noise process {name!r}: use 'mask' or 'uniform'")
+    raise ValueError(f"unknown noise process {name!r}: use one of {', '.join(NOISES)}")

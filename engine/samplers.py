@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-STRATEGIES = ("threshold", "topk", "margin", "entropy-bound")
+from .names import STRATEGIES
+
 NEG = -1e9
 
 

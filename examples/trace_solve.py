@@ -12,7 +12,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from constrained import solve
+from constrained import render_html, solve
 
 PUZZLE = "1....7.9..3..2...8..96..5....53..9...1..8...26....4...3......1..4......7..7...3.."  # AI Escargot
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         line = (f"pass {k:2d}: {sum(p.committed):2d} committed (+{len(p.newly_committed)}), "
                 f"{len(p.renoised_validator)} undone by a dead end (back to noise)")
         print(line + (" - restart" if p.restarted else ""))
-    res.to_html("sudoku", a.out)
+    render_html(res, "sudoku", a.out)
     print(f"{res.status} in {res.passes} passes ({res.backtracks} backtracks); replay written to {a.out}")
 
 

@@ -2,10 +2,23 @@
 (``skeleton.py``), each mode's own steps (``full.py``, ``lora.py``, ``reward.py``), the
 diffusion loss on ``transformers.Trainer`` (``diffusion_trainer.py``), typed recipes
 (``recipes.py``), the example stream and its collator (``data.py``), scoring
-(``evaluation.py``) and model cards (``cards.py``)."""
+(``evaluation.py``) and model cards (``cards.py``).
 
-from .data import DiffusionCollator, TaskStream
-from .diffusion_trainer import DiffusionTrainer
-from .recipes import Recipe, load_recipe
+Names are imported on first use (PEP 562), so the command line can read the recipes' names
+(``constrained.finetune.recipes.MODES``) without importing transformers."""
 
-__all__ = ["DiffusionCollator", "DiffusionTrainer", "Recipe", "TaskStream", "load_recipe"]
+from __future__ import annotations
+
+from constrained.lazy import lazy_exports
+
+_WHERE = {
+    "DiffusionCollator": ".data",
+    "TaskStream": ".data",
+    "DiffusionTrainer": ".diffusion_trainer",
+    "Recipe": ".recipes",
+    "load_recipe": ".recipes",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

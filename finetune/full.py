@@ -108,7 +108,7 @@ def build_model(task: Task, recipe: Recipe, init: str | None = None) -> torch.nn
         from constrained.engine.graph import GraphDenoiser
         from constrained.engine.infill import PSMDenoiser
 
-        from constrained.hub import check_compatible, load_denoiser
+        from constrained.loading import check_compatible, load_denoiser
 
         model, _ = load_denoiser(task, init)
         if not isinstance(model, (DenoiserModel, PSMDenoiser, GraphDenoiser)):

@@ -5,7 +5,7 @@ only the adapter. The chain around these steps is skeleton.py's.
 An adapter folder holds peft's ``adapter_config.json`` + ``adapter_model.safetensors``, a
 ``constrained_adapter.json`` naming its base (and a fingerprint of the base's weights, so an
 adapter is never put on weights it was not trained for), and a model card. Loading an adapter
-(``load_adapter``, used by ``constrained.hub.load_denoiser``) is ``constrained/adapters.py``'s.
+(``load_adapter``, used by ``constrained.loading.load_denoiser``) is ``constrained/adapters.py``'s.
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from constrained.engine.names import NOISES
+
 from constrained.errors import ConfigError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 MODES = ("full", "lora", "reward")
-NOISES = ("mask", "uniform")
 ARCHS = ("denoiser", "psm-block", "graph")
 
 

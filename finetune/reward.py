@@ -42,7 +42,7 @@ from trl.trainer.utils import nanstd, selective_log_softmax
 
 from constrained.canvas import Canvas
 from constrained.errors import ConfigError
-from constrained.hub import load_denoiser
+from constrained.loading import load_denoiser
 from constrained.solver import Solver, SolverConfig
 from constrained.task import Task
 

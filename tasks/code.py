@@ -18,7 +18,7 @@ solver re-noises exactly those); the names the hole uses must resolve (pyflakes,
 :mod:`constrained.tasks.code_checks`): an undefined name implicates the tokens that
 spell it; ``[PAD]`` may only trail the hole. Optional user tests (a pytest file, or
 ``assert`` lines) run against the completed file in the sandbox of
-:mod:`constrained.sandbox`; a failing test implicates the whole hole.
+:mod:`constrained.tasks.sandbox`; a failing test implicates the whole hole.
 
 Problems and how a hole is given (marker, lines, span) live in :mod:`constrained.tasks.code_problem`;
 corpus, tokenizer and hole cutting in :mod:`constrained.tasks.code_corpus`. The "[PAD] only trails the
@@ -41,7 +41,6 @@ from constrained.constraints import TrailingPadding
 from constrained.errors import ConfigError, InvalidProblem
 from constrained.layout import Layout
 from constrained.report import Check, Report
-from constrained.sandbox import SandboxLimits, require_sandbox, run_tests
 from constrained.task import Task
 
 from .code_checks import test_counts, token_spans, tokens_spelling, undefined_names
@@ -75,6 +74,7 @@ from .code_problem import (
     read_source,
     read_tests,
 )
+from .sandbox import SandboxLimits, require_sandbox, run_tests
 
 __all__ = [
     "CodeEdit",

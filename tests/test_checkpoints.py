@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from constrained import ModelMismatch, load_task
 from constrained.adapters import apply_adapter, load_adapter
 from constrained.cli import main
-from constrained.hub import load_denoiser
+from constrained.loading import load_denoiser
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def _adapter_dir(saved: Path, tmp_path: Path) -> Path:
 
 def test_loading_an_adapter_does_not_import_finetune(saved, tmp_path):
     ad = _adapter_dir(saved, tmp_path)
-    code = ("import sys; from constrained import load_task; from constrained.hub import load_denoiser; "
+    code = ("import sys; from constrained import load_task; from constrained.loading import load_denoiser; "
             f"load_denoiser(load_task('sudoku'), {str(ad)!r}); "
             "print(sorted(m for m in sys.modules if m.startswith('constrained.finetune')))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

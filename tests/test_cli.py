@@ -5,7 +5,8 @@ import sys
 import pytest
 from conftest import EASY, EASY_SOLUTION, tiny_model
 
-from constrained.cli import main, task_options
+from constrained.cli import main
+from constrained.cli_options import task_options
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def task():
 
 
 def _sandbox_ok() -> bool:
-    from constrained.sandbox import os_sandbox, unsafe_opt_in
+    from constrained.tasks.sandbox import os_sandbox, unsafe_opt_in
 
     return os_sandbox() is not None or unsafe_opt_in()
 

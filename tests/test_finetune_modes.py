@@ -28,7 +28,7 @@ from constrained.finetune.reward import group_advantages, validator_reward
 from constrained import load_task
 from constrained.cli import main
 from constrained.errors import ConfigError, ModelMismatch
-from constrained.hub import load_denoiser
+from constrained.loading import load_denoiser
 
 FAST = ["--set", "train.batch_size=4", "--set", "eval.size=0", "--set", "train.logging_steps=1",
         "--set", "train.warmup_steps=0"]
@@ -366,7 +366,7 @@ def test_two_ranks_on_cpu_with_gloo(base_dir, tmp_path):
 
 
 def test_shipped_sudoku_x_adapter_loads_onto_the_shipped_sudoku_model():
-    from constrained.hub import MODELS_DIR
+    from constrained.loading import MODELS_DIR
 
     folder = MODELS_DIR / "sudoku-x"
     if not (folder / "adapter_config.json").exists() or not (MODELS_DIR / "sudoku" / "config.json").exists():

@@ -16,6 +16,7 @@ from constrained import ConfigError, InvalidProblem, load_task
 from constrained.api import make_config
 from constrained.cli import main
 from constrained.solver import Solver
+from constrained.trace import render_html
 
 
 def _solver(task, model=None, **cfg):
@@ -479,7 +480,7 @@ def test_trace_page_draws_graphs_up_to_200_nodes_as_a_graph(tmp_path):
     assert view["kind"] == "graph" and len(view["coords"]) == 10 and len(view["edges"]) == 15
     assert all(0 <= x <= 1 and 0 <= y <= 1 for x, y in view["coords"])
     assert view["labels"][0] == "node 0" and set(view["palette"]) == {"c0", "c1", "c2"}
-    html = res.to_html(task, tmp_path / "t.html")
+    html = render_html(res, task, tmp_path / "t.html")
     assert '"kind": "graph"' in html or '"kind":"graph"' in html
     big = nx.cycle_graph(201)
     assert task.trace_view(task.encode([big])) is None  # past 200 nodes: the default strip

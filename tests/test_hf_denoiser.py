@@ -7,7 +7,7 @@ from constrained.engine import HFMaskedLMDenoiser, make_noise
 from transformers import BertConfig, BertForMaskedLM, BertTokenizer, ModernBertConfig, ModernBertForMaskedLM
 
 from constrained import ModelMismatch, solve
-from constrained.hub import load_denoiser
+from constrained.loading import load_denoiser
 from constrained.solver import Solver, SolverConfig
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -15,7 +15,7 @@ from constrained.engine.gemma import GemmaDenoiser
 from constrained import load_task, solve, solve_batch
 from constrained.cli import main
 from constrained.errors import ConfigError, ModelMismatch
-from constrained.hub import checkpoint_kind, load_denoiser
+from constrained.loading import checkpoint_kind, load_denoiser
 
 STANDINS = [("llada", "llama"), ("dream", "qwen2"), ("dream", "llama")]
 

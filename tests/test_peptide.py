@@ -280,7 +280,7 @@ def test_esm_masked_lm_loads_through_load_denoiser(task, tmp_path):
     from constrained.engine.denoiser import HFMaskedLMDenoiser
     from transformers import EsmConfig, EsmForMaskedLM, EsmTokenizer
 
-    from constrained.hub import load_denoiser
+    from constrained.loading import load_denoiser
 
     (tmp_path / "vocab.txt").write_text("\n".join(ESM_VOCAB) + "\n")
     tok = EsmTokenizer(str(tmp_path / "vocab.txt"))
@@ -306,10 +306,11 @@ def test_esm_masked_lm_loads_through_load_denoiser(task, tmp_path):
 
 
 def test_backjump_flag_overrides_the_task_default():
-    from constrained.cli import _solver_options, build_parser
+    from constrained.cli import build_parser
+    from constrained.cli_options import solver_options
 
     parse = build_parser().parse_args
-    assert _solver_options(parse(["solve", "peptide", "{}", "--backjump"]))["backjump"] is True
-    assert _solver_options(parse(["solve", "peptide", "{}", "--no-backjump"]))["backjump"] is False
-    assert "backjump" not in _solver_options(parse(["solve", "peptide", "{}"]))  # the task's default: off
+    assert solver_options(parse(["solve", "peptide", "{}", "--backjump"]))["backjump"] is True
+    assert solver_options(parse(["solve", "peptide", "{}", "--no-backjump"]))["backjump"] is False
+    assert "backjump" not in solver_options(parse(["solve", "peptide", "{}"]))  # the task's default: off
     assert load_task("peptide").solver_defaults["backjump"] is False

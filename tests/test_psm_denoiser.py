@@ -9,7 +9,7 @@ from constrained.engine.infill import PSMDenoiser, psm_denoiser_from_ar
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from constrained import ConfigError, load_task
-from constrained.hub import load_denoiser
+from constrained.loading import load_denoiser
 from constrained.solver import Solver, SolverConfig
 
 PROBLEMS = ["def add(a, b):\n    <FILL>\n\n\nprint(add(1, 2))\n", "import os\nx = <FILL>\n"]

@@ -24,7 +24,8 @@ import pytest
 import torch
 
 from constrained import api
-from constrained.cli import build_parser, checked_task_options, main
+from constrained.cli import build_parser, main
+from constrained.cli_options import checked_task_options
 from constrained.registry import describe_task
 
 ROOT = Path(__file__).resolve().parent.parent

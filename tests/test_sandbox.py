@@ -4,11 +4,9 @@ import os
 import shutil
 from pathlib import Path
 
+import constrained.tasks.sandbox as sandbox
 import pytest
-
-import constrained.sandbox as sandbox
-from constrained.errors import SandboxUnavailable
-from constrained.sandbox import (
+from constrained.tasks.sandbox import (
     UNSAFE_ENV,
     SandboxLimits,
     network_namespace_available,
@@ -17,6 +15,8 @@ from constrained.sandbox import (
     run_tests,
     unsafe_opt_in,
 )
+
+from constrained.errors import SandboxUnavailable
 
 needs_sandbox = pytest.mark.skipif(os_sandbox() is None and not unsafe_opt_in(),
                                    reason="no OS sandbox (bwrap) here and CONSTRAINED_UNSAFE_SANDBOX not set")

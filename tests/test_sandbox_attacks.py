@@ -18,8 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from constrained.sandbox import SandboxLimits, os_sandbox, run_tests
+from constrained.tasks.sandbox import SandboxLimits, os_sandbox, run_tests
 
 pytestmark = pytest.mark.skipif(os_sandbox() is None, reason="no OS sandbox (bwrap) on this host")
 
@@ -377,7 +376,7 @@ print('WROTE', n)
 def test_the_user_namespace_mode_holds_too(host_dir: Path, monkeypatch):
     """As root the root mode is used; the user-namespace mode (ordinary users, or where the root
     mode is refused) must hold against the same writes, disk filling and nested namespaces."""
-    import constrained.sandbox as sandbox
+    import constrained.tasks.sandbox as sandbox
 
     monkeypatch.setattr(sandbox, "os_sandbox", lambda: "bwrap-userns")
     res = attack(_escape_writes(host_dir), "tests")

@@ -112,11 +112,11 @@ def test_a_task_hook_chooses_the_view_and_bad_views_are_refused(sudoku, solved):
 
 def test_a_result_without_a_trace_says_how_to_get_one(sudoku, solved):
     with pytest.raises(ConfigError, match="trace=True"):
-        dataclasses.replace(solved, trace=None).to_html(sudoku)
+        render_html(dataclasses.replace(solved, trace=None), sudoku)
 
 
 def test_the_page_is_one_self_contained_file(sudoku, solved, tmp_path):
-    html = solved.to_html("sudoku", tmp_path / "t.html")
+    html = render_html(solved, "sudoku", tmp_path / "t.html")
     assert (tmp_path / "t.html").read_text() == html
     assert "%%" not in html and "<script>" in html and "<style>" in html
     for external in ("<link", " src=", "@import", "url(", "fetch(", "XMLHttpRequest"):
@@ -162,7 +162,7 @@ def expected_tokens(vocab, tokens, committed) -> list[str]:
 
 def test_stepping_the_controls_reaches_every_pass_and_ends_on_the_result(browser, sudoku, unsolved, tmp_path):
     page = tmp_path / "trace.html"
-    unsolved.to_html(sudoku, page)
+    render_html(unsolved, sudoku, page)
     browser.open(page)
     browser.wait_for("document.body.dataset.ready === '1'")
     n = unsolved.passes
@@ -203,7 +203,7 @@ def test_stepping_the_controls_reaches_every_pass_and_ends_on_the_result(browser
 
 def test_slider_keys_play_and_query_string_move_through_passes(browser, sudoku, solved, tmp_path):
     page = tmp_path / "solved.html"
-    solved.to_html(sudoku, page)
+    render_html(solved, sudoku, page)
     browser.open(page, "?pass=2")
     browser.wait_for("document.body.dataset.ready === '1'")
     assert browser.eval("+document.body.dataset.frame") == 2
@@ -235,7 +235,7 @@ def test_every_view_kind_draws_every_position(browser, solved, tmp_path, kind):
                              before="above", after="below")
 
     page = tmp_path / f"{kind}.html"
-    solved.to_html(Custom(), page)
+    render_html(solved, Custom(), page)
     browser.open(page, "?pass=result")
     browser.wait_for("document.body.dataset.ready === '1'")
     s = browser.eval(STATE_JS)

@@ -11,7 +11,7 @@ from constrained.engine import make_noise
 
 from constrained import load_task
 from constrained.solver import Solver, SolverConfig
-from constrained.trace import TraceView, trace_data
+from constrained.trace import TraceView, render_html, trace_data
 from constrained.trace_views import VIEWS, register_view, view_for
 
 SPEC = {"length": [6, 9], "motif": {"2": "RGD"}, "name": "tiny spec"}
@@ -103,7 +103,7 @@ def browser():
 
 def test_peptide_page_draws_only_the_residues(browser, peptide, pep_result, tmp_path):
     page = tmp_path / "pep.html"
-    pep_result.to_html(peptide, page)
+    render_html(pep_result, peptide, page)
     browser.open(page, "?pass=result")
     browser.wait_for("document.body.dataset.ready === '1'")
     assert browser.eval("document.querySelectorAll('#canvas .pos').length") == 9
@@ -114,7 +114,7 @@ def test_peptide_page_draws_only_the_residues(browser, peptide, pep_result, tmp_
 
 def test_code_page_shows_the_hole_in_place_in_the_source(browser, code, code_result, tmp_path):
     page = tmp_path / "code.html"
-    code_result.to_html(code, page)
+    render_html(code_result, code, page)
     browser.open(page, "?pass=result")
     browser.wait_for("document.body.dataset.ready === '1'")
     shown = browser.eval("document.querySelector('#canvas pre.code').textContent")

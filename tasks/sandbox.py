@@ -24,7 +24,7 @@ Every run gets, from the kernel (``bwrap``, Debian/Ubuntu package ``bubblewrap``
   process group with ``--die-with-parent``; SIGKILL to the group kills bwrap, and with it
   the namespace's init and everything under it).
 
-Before any code of the caller runs, a seccomp filter (:mod:`constrained.seccomp`) refuses new
+Before any code of the caller runs, a seccomp filter (:mod:`constrained.tasks.seccomp`) refuses new
 namespaces and mounts, so a nested user namespace cannot mount an uncapped tmpfs.
 
 A second, cheap layer inside the interpreter: a ``sys.addaudithook`` hook refuses process
@@ -55,7 +55,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ConfigError, SandboxUnavailable
+from constrained.errors import ConfigError, SandboxUnavailable
+
 from .seccomp import INSTALL as SECCOMP
 
 #: environment variable that opts into the weaker, in-process (audit hook) sandbox
@@ -399,7 +400,7 @@ def run_python(files: dict[str, str], script: str, limits: SandboxLimits | None 
         head = (GUARD + "_ROOT = _install_guard()\ndel _install_guard\n") if guard else (
             "import os as _os\n_ROOT = _os.path.realpath(_os.getcwd())\n")
         if mode != "unsafe-inprocess":
-            head = SECCOMP + head  # first: no nested namespaces or mounts (constrained/seccomp.py)
+            head = SECCOMP + head  # first: no nested namespaces or mounts (tasks/seccomp.py)
         files = {**files, "_sandbox_run.py": head + script}
         for name in files:
             if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
