@@ -95,6 +95,21 @@ def test_bad_specs_raise_invalid_problem_naming_the_input(task, spec, message):
         task.encode([spec])
 
 
+def test_encode_names_the_bad_spec_of_a_batch_and_refuses_a_bare_spec(task):
+    with pytest.raises(InvalidProblem, match=r"^spec 1: length"):
+        task.encode([{"length": 10}, {"length": 0}])
+    with pytest.raises(InvalidProblem, match="encode takes a list of specs.*wrap a single spec in a list"):
+        task.encode({"length": 10})
+
+
+def test_the_task_module_still_exports_the_spec_names():
+    from constrained.tasks import peptide, peptide_bounds, peptide_spec
+
+    for name in ("PeptideSpec", "parse_spec", "LABEL_TOKENS", "SPEC_KEYS"):
+        assert getattr(peptide, name) is getattr(peptide_spec, name)
+    assert peptide.property_directions is peptide_bounds.property_directions
+
+
 def test_motif_past_the_minimum_length_raises_the_minimum(task):
     spec = task.parse({"length": [4, 12], "motif": {"8": "KK"}})
     assert (spec.min_len, spec.max_len) == (9, 12)

@@ -9,14 +9,25 @@ the position is empty (``[MASK]``) or holds a token the constraint does not read
 with :func:`value_onehot` (values are a contiguous token range) or :func:`onehot_of` (any token ids).
 
 A task composes constraints: its validator ORs their ``violations``, its ``domains`` ANDs their
-``candidates``, and its messages are theirs.
+``candidates``, and its messages are theirs. A validator that also needs each item's verdict (an
+item can break a constraint where no position is implicated, e.g. a sum out of reach whose
+positions are all fixed) calls ``check`` once instead: a :class:`Verdict` of both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
+
+
+class Verdict(NamedTuple):
+    """What ``Constraint.check`` finds: ``violations`` [B, L] bool (as ``violations``) and ``broken``
+    [B] bool, True for an item whose filled positions already break the constraint."""
+
+    violations: torch.Tensor
+    broken: torch.Tensor
 
 
 def value_onehot(tokens: torch.Tensor, first_id: int, n_values: int) -> torch.Tensor:
@@ -43,6 +54,12 @@ class Constraint:
     def violations(self, onehot: torch.Tensor) -> torch.Tensor:
         """[B, L] bool: the filled positions this constraint implicates (empty positions never are)."""
         raise NotImplementedError
+
+    def check(self, onehot: torch.Tensor) -> Verdict:
+        """``violations`` and each item's verdict in one call. Default: an item is broken when it has
+        a violation; a constraint that implicates only some positions (or none) overrides this."""
+        v = self.violations(onehot)
+        return Verdict(v, v.any(-1))
 
     def candidates(self, onehot: torch.Tensor) -> torch.Tensor:
         """[B, L, V] bool: the values each empty position may still take given the filled ones

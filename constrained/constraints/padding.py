@@ -42,13 +42,12 @@ class TrailingPadding(Constraint):
         pad, content = self._split(onehot)
         pad_before = (pad.long().cumsum(-1) - pad.long()) > 0  # padding at some j < i
         content_after = (content.long().flip(-1).cumsum(-1).flip(-1) - content.long()) > 0  # content at j > i
-        only_pad = torch.zeros(onehot.shape[-1], dtype=torch.bool, device=onehot.device)
-        only_pad[self.pad] = True
-        cand = torch.ones_like(onehot, dtype=torch.bool)
+        is_pad = torch.zeros(onehot.shape[-1], dtype=torch.bool, device=onehot.device)
+        is_pad[self.pad] = True
+        cand = ~((pad_before.unsqueeze(-1) & ~is_pad) | (content_after.unsqueeze(-1) & is_pad))
         if not self.allow_empty:
             cand[:, 0, self.pad] = False
-        cand = torch.where(pad_before.unsqueeze(-1), cand & only_pad, cand)
-        return torch.where(content_after.unsqueeze(-1), cand & ~only_pad, cand)
+        return cand
 
     def messages(self, onehot: torch.Tensor, b: int) -> list[str]:
         pad, content = self._split(onehot[b : b + 1])
