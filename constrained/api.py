@@ -66,7 +66,7 @@ def make_solver(task: str | Task, model: str | Path | nn.Module = "default", dev
             defaults.pop("length_search", None)  # searching lengths needs the end token the caller turned off
         options = {**defaults, **options}
     if isinstance(model, str) and model.startswith("task:"):  # another task's shipped model, as --base takes
-        from .loading import default_model_path  # noqa: PLC0415
+        from .shipped import default_model_path  # noqa: PLC0415
 
         model = default_model_path(load_task(model[5:]))
     with quiet_loading():

@@ -105,7 +105,8 @@ def configure_threads(threads: int | None) -> None:
 
 
 # --- task options ------------------------------------------------------------------------------
-def _coerce(value: str) -> Any:
+def guess_value(value: str) -> Any:
+    """A task option given as text: an int, a float, true/false, or the text itself."""
     for kind in (int, float):
         try:
             return kind(value)
@@ -126,10 +127,10 @@ def task_options(extra: list[str]) -> dict[str, Any]:
         name = arg[2:].replace("-", "_")
         if "=" in name:
             name, value = name.split("=", 1)
-            opts[name] = _coerce(value)
+            opts[name] = guess_value(value)
             i += 1
         elif i + 1 < len(extra) and not extra[i + 1].startswith("--"):
-            opts[name] = _coerce(extra[i + 1])
+            opts[name] = guess_value(extra[i + 1])
             i += 2
         else:
             opts[name] = True

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 SECTIONS = ("Args", "Input", "Example", "Examples")
-#: where the shipped models live (the same folder as ``constrained.loading.MODELS_DIR``, which imports torch)
+#: where the shipped models live (the same folder as ``constrained.shipped.MODELS_DIR``, whose module imports torch)
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 _SECTION = re.compile(r"^(\w+):\s*$")
 _ARG = re.compile(r"^\s*\**(\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)$")

@@ -15,7 +15,7 @@ from conftest import tiny_model
 from constrained.tasks.sudoku import Sudoku
 
 from constrained import load_task
-from constrained.loading import MODELS_DIR
+from constrained.shipped import MODELS_DIR
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

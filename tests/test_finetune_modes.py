@@ -366,7 +366,7 @@ def test_two_ranks_on_cpu_with_gloo(base_dir, tmp_path):
 
 
 def test_shipped_sudoku_x_adapter_loads_onto_the_shipped_sudoku_model():
-    from constrained.loading import MODELS_DIR
+    from constrained.shipped import MODELS_DIR
 
     folder = MODELS_DIR / "sudoku-x"
     if not (folder / "adapter_config.json").exists() or not (MODELS_DIR / "sudoku" / "config.json").exists():

@@ -239,7 +239,6 @@ def _long_files() -> list[tuple[str, int]]:
     return out
 
 
-@pytest.mark.xfail(strict=False, reason="issue #20: files are still being split; the lead makes this strict")
 def test_no_source_file_over_the_size_limit():
     long = _long_files()
     assert not long, f"source files over {MAX_LINES} lines: " + ", ".join(f"{p} ({n})" for p, n in long)
