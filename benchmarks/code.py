@@ -92,7 +92,7 @@ def hole_nll(task: CodeInfill, model, holes, draws: int = 4, batch: int = 64, se
             ids = task.encode_hole(truth)
             x0[j, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             count += min(len(ids) + 1, task.hole_tokens)
-        allowed = canvas.domain()
+        allowed = canvas.allowed_values()
         for _ in range(draws):
             t = torch.rand(len(part), 1, generator=gen).clamp_min(1e-3)
             masked = torch.rand(x0.shape, generator=gen) < t

@@ -67,7 +67,7 @@ class Canvas:
     def length(self) -> int:
         return self.tokens.shape[1]
 
-    def domain(self) -> torch.Tensor:
+    def allowed_values(self) -> torch.Tensor:
         """[B, L, V] bool: what each position may hold (content tokens unless ``allowed`` says)."""
         if self.allowed is not None:
             return self.allowed

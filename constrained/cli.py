@@ -93,7 +93,7 @@ def read_inputs(task, value: str) -> list[Any]:
             raise InvalidProblem(f"{path} is not UTF-8 text: {e}") from None
         except OSError as e:
             raise ConfigError(f"cannot read {path}: {e.strerror or e}") from None
-    inline = getattr(task, "inline_problems", None)
+    inline = task.inline_problems
     return inline(value) if inline is not None else [value]
 
 
@@ -191,7 +191,7 @@ def cmd_solve(a: argparse.Namespace) -> int:
         if r.solution is not None:  # an infeasible problem has none
             print(task.format_solution(r.solution))
         if a.draw and r.solution is not None:
-            draw = getattr(task, "draw", None)
+            draw = task.draw
             if draw is None:
                 raise ConfigError(f"task {task.name!r} cannot draw its solutions")
             draw(r, a.draw)

@@ -101,7 +101,7 @@ class LocalSearch:
         gen = torch.Generator(device=dev).manual_seed(cfg.seed)
         fixed = canvas.fixed.unsqueeze(-1)
         given = torch.zeros(B, L, V, dtype=torch.bool, device=dev).scatter_(-1, canvas.tokens.unsqueeze(-1), True)
-        self.static = canvas.domain() & ~fixed | given & fixed  # [B, L, V]: givens hold their own token
+        self.static = canvas.allowed_values() & ~fixed | given & fixed  # [B, L, V]: givens hold their own token
         self.coords = {k: v.to(dev) for k, v in canvas.layout.coords.items()}
         tokens = self.noise.prior(canvas.tokens, canvas.fixed, self.static, gen)
         zeros = torch.zeros(B, dtype=torch.long, device=dev)
@@ -127,7 +127,7 @@ class LocalSearch:
     # -------------------------------------------------------------------------------------------
     def _allowed(self, sub: Canvas, s: LocalState, rows: torch.Tensor, view: torch.Tensor,
                  committed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """[b, L, V] the candidates of this pass (static domain, propagation, tabu, held length) and the
+        """[b, L, V] the candidates of this pass (allowed values, propagation, tabu, held length) and the
         task's domains (None when neither the mask nor the model wants them)."""
         cfg = self.config
         allowed = self.static[rows]
@@ -162,12 +162,12 @@ class LocalSearch:
         logits = self._forward(tokens, sub, domains, committed)
         dead = torch.zeros_like(committed)
         empty = ~allowed.any(-1)
-        if empty.any():  # no candidate left: a dead end; fall back to the static domain
+        if empty.any():  # no candidate left: a dead end; fall back to the allowed values
             dead = empty & ~committed
             allowed = torch.where(empty.unsqueeze(-1), self.static[rows], allowed)
         pred, conf, commit, probs = cfg.sampler.step(
             logits, allowed, ~committed & ~dead, p, temperature=s.temperature[rows], generator=gen,
-            confidence_domain=self.static[rows] if cfg.domains else None)
+            confidence_allowed=self.static[rows] if cfg.domains else None)
         s.passes[rows] += 1
         if cfg.length_search and s.length_rank is None:
             s.length_rank = torch.zeros_like(s.tried, dtype=torch.long)

@@ -130,7 +130,7 @@ class CompleteSearch:
         t0 = time.perf_counter()
         s = SearchState.start(canvas)
         gen = torch.Generator(device=canvas.tokens.device).manual_seed(self.seed)
-        static = canvas.domain()
+        static = canvas.allowed_values()
         coords = {k: v.to(canvas.tokens.device) for k, v in canvas.layout.coords.items()}
         traces: list[list[PassRecord]] = [[] for _ in range(canvas.batch_size)]
         for _ in range(self.max_passes + 1):

@@ -174,7 +174,7 @@ def view_for(task: Task, canvas: Canvas | None, length: int) -> TraceView:
     layout's default."""
     view = None
     if canvas is not None:
-        hook = getattr(task, "trace_view", None)
+        hook = task.trace_view
         if hook is not None:
             view = hook(canvas)
         else:

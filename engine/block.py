@@ -158,8 +158,8 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
     if not cfg.content_only:
         content = torch.ones_like(content)
     domain = content.expand(B, K, -1)  # [B, K, V]
-    # the static domain as an additive logit bias: one broadcast add per pass, no [B, K, V] mask
-    off_domain = torch.zeros(content.shape, device=device).masked_fill(~content, NEG)
+    # the allowed values as an additive logit bias: one broadcast add per pass, no [B, K, V] mask
+    off_allowed = torch.zeros(content.shape, device=device).masked_fill(~content, NEG)
     content_ids = content.nonzero().squeeze(1)  # [C] the tokens the entropy-bound loop draws from
     stats = BlockStats(batch=B)
     t0 = time.perf_counter()
@@ -181,12 +181,12 @@ def generate_blocks(model: BlockModel, prompt: torch.Tensor, noise: NoiseProcess
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     for b in range(n_blocks):
         if entropy_bound:
-            x, n = _entropy_bound_block(model, cache, prefix, prefix_mask, cfg, content_ids, off_domain, gen,
+            x, n = _entropy_bound_block(model, cache, prefix, prefix_mask, cfg, content_ids, off_allowed, gen,
                                         validator, finished, stats)
             stats.passes += n
         else:
             x = _masked_block(model, cache, prefix, prefix_mask, cfg, noise, validator, gen, content_ids,
-                              off_domain, domain, finished, stats, eos_ids)
+                              off_allowed, domain, finished, stats, eos_ids)
         if cfg.stop_at_eos:
             eos_at = torch.isin(x, eos_ids)
             after = eos_at.long().cumsum(1) - eos_at.long() > 0
@@ -228,7 +228,7 @@ def _canvas_logits(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_m
 
 
 def _entropy_bound_block(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_mask: torch.Tensor | None,
-                         cfg: BlockConfig, content_ids: torch.Tensor, off_domain: torch.Tensor,
+                         cfg: BlockConfig, content_ids: torch.Tensor, off_allowed: torch.Tensor,
                          gen: torch.Generator, validator: CanvasValidator | None, finished: torch.Tensor,
                          stats: BlockStats) -> tuple[torch.Tensor, int]:
     """One canvas by DiffusionGemma's loop (``engine/entropy_bound.py``)."""
@@ -238,14 +238,14 @@ def _entropy_bound_block(model: BlockModel, cache: Any, prefix: torch.Tensor, pr
             model.condition_on(scaled, cache)
     x, n = denoise_entropy_bound(
         lambda canvas: _canvas_logits(model, cache, prefix, prefix_mask, canvas, stats, cfg.use_cache),
-        finished.shape[0], model.canvas_length, content_ids, off_domain, cfg.sampler, gen,
+        finished.shape[0], model.canvas_length, content_ids, off_allowed, cfg.sampler, gen,
         condition=condition, validator=validator)
     return x, n
 
 
 def _masked_block(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_mask: torch.Tensor | None,
                   cfg: BlockConfig, noise: NoiseProcess, validator: CanvasValidator | None,
-                  gen: torch.Generator, content_ids: torch.Tensor, off_domain: torch.Tensor, domain: torch.Tensor,
+                  gen: torch.Generator, content_ids: torch.Tensor, off_allowed: torch.Tensor, domain: torch.Tensor,
                   finished: torch.Tensor, stats: BlockStats, eos_ids: torch.Tensor) -> torch.Tensor:
     """One canvas by the project's loop: commit what the sampler is confident about, re-noise the rest."""
     B, K = domain.shape[:2]
@@ -262,7 +262,7 @@ def _masked_block(model: BlockModel, cache: Any, prefix: torch.Tensor, prefix_ma
             break
         logits = _canvas_logits(model, cache, prefix, prefix_mask, x, stats, cfg.use_cache)
         stats.passes += 1
-        logits = logits.float().add_(off_domain)  # logits are this pass's own: add in place
+        logits = logits.float().add_(off_allowed)  # logits are this pass's own: add in place
         if ban is not None:
             logits.index_put_(ban, logits.new_tensor(NEG))
         pred, _, commit = cfg.sampler.choose(logits, ~committed, p, generator=gen)

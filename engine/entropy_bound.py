@@ -14,7 +14,7 @@
 Random draws happen in transformers' order (initial canvas, then per step one multinomial
 sample and one re-noising draw, over the whole batch), so with the same seed and the whole
 vocabulary allowed the tokens are the reference's. The constraint layer adds an allowed-token
-bias (``off_domain``) and an optional validator: the values it implicates are barred at their
+bias (``off_allowed``) and an optional validator: the values it implicates are barred at their
 positions for the rest of the canvas (as the project's own loop does), the positions are
 re-drawn, and a row with implicated positions does not stop.
 """
@@ -29,7 +29,7 @@ from .samplers import NEG, Sampler
 
 
 def denoise_entropy_bound(logits_fn: Callable[[torch.Tensor], torch.Tensor], batch: int, length: int,
-                          draw_ids: torch.Tensor, off_domain: torch.Tensor, sampler: Sampler,
+                          draw_ids: torch.Tensor, off_allowed: torch.Tensor, sampler: Sampler,
                           generator: torch.Generator,
                           condition: Callable[[torch.Tensor], None] | None = None,
                           validator: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -37,14 +37,14 @@ def denoise_entropy_bound(logits_fn: Callable[[torch.Tensor], torch.Tensor], bat
     """Denoise one canvas -> (tokens [B, K], passes run).
 
     logits_fn: canvas [B, K] -> logits [B, K, V] (the model's canvas pass); draw_ids [C]: the token
-    ids random draws come from (the whole vocabulary to match transformers); off_domain [V]: 0 for
+    ids random draws come from (the whole vocabulary to match transformers); off_allowed [V]: 0 for
     allowed tokens, a large negative number otherwise; condition: receives each step's scaled
     logits (the next pass's self-conditioning); validator: tokens [B, K] -> implicated [B, K] bool;
     done [B] bool: rows already finished (they still go through the batch's passes, frozen)."""
     B, K = batch, length
     device = draw_ids.device
 
-    whole = draw_ids.numel() == off_domain.numel() and bool((off_domain == 0).all())
+    whole = draw_ids.numel() == off_allowed.numel() and bool((off_allowed == 0).all())
 
     def draw() -> torch.Tensor:  # whole vocabulary: transformers' own call, so the same numbers
         if whole:
@@ -60,7 +60,7 @@ def denoise_entropy_bound(logits_fn: Callable[[torch.Tensor], torch.Tensor], bat
     everywhere = torch.ones(B, K, dtype=torch.bool, device=device)
     passes = 0
     for p in range(sampler.steps):
-        logits = logits_fn(x).float() + off_domain
+        logits = logits_fn(x).float() + off_allowed
         if ban is not None:
             logits.index_put_(ban, logits.new_tensor(NEG))
         passes += 1

@@ -2,7 +2,7 @@
 
 ``MaskNoise`` is absorbing-state diffusion: a corrupted position becomes ``[MASK]``.
 ``UniformNoise`` is uniform-state diffusion (DiffusionGemma's): a corrupted position
-becomes a random token from the position's domain, so the canvas always holds
+becomes a random token from the position's allowed values, so the canvas always holds
 content and the model learns to correct tokens, not only to fill blanks.
 
 Both use the linear schedule: at level t in (0, 1] each non-fixed position is
@@ -19,13 +19,13 @@ import torch.nn.functional as F
 from .names import NOISES
 
 
-def _random_from_domain(domain: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """domain [B, L, V] bool -> [B, L] a uniformly drawn allowed token (0 where none is allowed)."""
-    w = domain.float()
+def _random_allowed(allowed: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """allowed [B, L, V] bool -> [B, L] a uniformly drawn allowed token (0 where none is allowed)."""
+    w = allowed.float()
     empty = w.sum(-1) == 0
     w[empty] = 1.0
     flat = w.reshape(-1, w.shape[-1])
-    draw = torch.multinomial(flat, 1, generator=generator).view(domain.shape[:-1])
+    draw = torch.multinomial(flat, 1, generator=generator).view(allowed.shape[:-1])
     return draw.masked_fill(empty, 0)
 
 
@@ -40,32 +40,32 @@ class NoiseProcess:
         u = torch.rand(batch, generator=generator, device=device)
         return self.eps + (1 - self.eps) * u
 
-    def noise_tokens(self, domain: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def noise_tokens(self, allowed: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def prior(self, tokens: torch.Tensor, fixed: torch.Tensor, domain: torch.Tensor,
+    def prior(self, tokens: torch.Tensor, fixed: torch.Tensor, allowed: torch.Tensor,
               generator: torch.Generator | None = None) -> torch.Tensor:
         """The fully noised canvas: fixed positions kept, the rest noise."""
-        return self.renoise(tokens, ~fixed, domain, generator)
+        return self.renoise(tokens, ~fixed, allowed, generator)
 
-    def renoise(self, tokens: torch.Tensor, where: torch.Tensor, domain: torch.Tensor,
+    def renoise(self, tokens: torch.Tensor, where: torch.Tensor, allowed: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Send positions ``where`` [B, L] back to noise."""
-        return torch.where(where, self.noise_tokens(domain, generator), tokens)
+        return torch.where(where, self.noise_tokens(allowed, generator), tokens)
 
-    def refill(self, tokens: torch.Tensor, free: torch.Tensor, domain: torch.Tensor, guess: torch.Tensor,
+    def refill(self, tokens: torch.Tensor, free: torch.Tensor, allowed: torch.Tensor, guess: torch.Tensor,
                redraw: torch.Tensor | float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """The canvas a denoiser reads while positions ``free`` [B, L] are undecided: tokens [B, L]
         elsewhere. ``guess`` [B, L] is the model's latest prediction, ``redraw`` the share of free
         positions drawn afresh (a float, or [B, 1]). Each process fills them the way it was trained."""
         raise NotImplementedError
 
-    def corrupt(self, x0: torch.Tensor, t: torch.Tensor, fixed: torch.Tensor, domain: torch.Tensor,
+    def corrupt(self, x0: torch.Tensor, t: torch.Tensor, fixed: torch.Tensor, allowed: torch.Tensor,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x0 [B, L] at level t [B] -> (x_t [B, L], corrupted [B, L] bool). Fixed positions stay."""
         u = torch.rand(x0.shape, generator=generator, device=x0.device)
         corrupted = (u < t[:, None]) & ~fixed
-        return self.renoise(x0, corrupted, domain, generator), corrupted
+        return self.renoise(x0, corrupted, allowed, generator), corrupted
 
     def loss(self, logits: torch.Tensor, x0: torch.Tensor, corrupted: torch.Tensor, t: torch.Tensor,
              fixed: torch.Tensor) -> torch.Tensor:
@@ -76,10 +76,10 @@ class NoiseProcess:
 class MaskNoise(NoiseProcess):
     name: str = "mask"
 
-    def noise_tokens(self, domain: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.full(domain.shape[:-1], self.mask_id, dtype=torch.long, device=domain.device)
+    def noise_tokens(self, allowed: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.full(allowed.shape[:-1], self.mask_id, dtype=torch.long, device=allowed.device)
 
-    def refill(self, tokens, free, domain, guess, redraw=0.0, generator=None):
+    def refill(self, tokens, free, allowed, guess, redraw=0.0, generator=None):
         """Absorbing state: an undecided position is ``[MASK]``."""
         return torch.where(free, torch.full_like(tokens, self.mask_id), tokens)
 
@@ -95,18 +95,18 @@ class MaskNoise(NoiseProcess):
 class UniformNoise(NoiseProcess):
     name: str = "uniform"
 
-    def noise_tokens(self, domain: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return _random_from_domain(domain, generator)
+    def noise_tokens(self, allowed: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return _random_allowed(allowed, generator)
 
-    def refill(self, tokens, free, domain, guess, redraw=0.0, generator=None):
-        """Uniform state: an undecided position keeps the model's guess, or is re-drawn from its
-        domain (a share ``redraw`` of them, and every guess outside the domain, e.g. ``[MASK]``), as
+    def refill(self, tokens, free, allowed, guess, redraw=0.0, generator=None):
+        """Uniform state: an undecided position keeps the model's guess, or is re-drawn from its allowed
+        values (a share ``redraw`` of them, and every guess outside the allowed values, e.g. ``[MASK]``), as
         at the corruption level the canvas is at in training."""
-        in_domain = domain.gather(-1, guess.clamp(0, domain.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
+        in_domain = allowed.gather(-1, guess.clamp(0, allowed.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
         draw = ~in_domain
         if isinstance(redraw, torch.Tensor) or redraw > 0:
             draw = draw | (torch.rand(free.shape, generator=generator, device=free.device) < redraw)
-        fill = torch.where(draw, self.noise_tokens(domain, generator), guess)
+        fill = torch.where(draw, self.noise_tokens(allowed, generator), guess)
         return torch.where(free, fill, tokens)
 
     def loss(self, logits, x0, corrupted, t, fixed):

@@ -149,23 +149,23 @@ class Sampler:
         pass_index: int,
         temperature: torch.Tensor | float | None = None,  # per item [B] overrides self.temperature
         generator: torch.Generator | None = None,
-        confidence_domain: torch.Tensor | None = None,  # [B, L, V] bool
+        confidence_allowed: torch.Tensor | None = None,  # [B, L, V] bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (pred [B, L], confidence [B, L], commit [B, L] bool, probs [B, L, V]).
 
-        Tokens are chosen among ``allowed``. Confidence is measured under ``confidence_domain``
+        Tokens are chosen among ``allowed``. Confidence is measured under ``confidence_allowed``
         (default ``allowed``): a solver that narrows ``allowed`` by propagation passes the wider
-        static domain here, so pruning does not inflate the model's certainty, and a position
+        allowed values here, so pruning does not inflate the model's certainty, and a position
         left with a single allowed token (forced) counts as certain.
 
         ``entropy-bound``: tokens are sampled from the allowed logits at the scheduled temperature,
         the commits are the entropy-bound accept set among ``candidates``; ``temperature`` is not used."""
         if self.strategy == "entropy-bound":
             pred, _, _, probs, commit = self._entropy_bound_step(logits, allowed, candidates, pass_index, generator)
-            cprobs = probs if confidence_domain is None else torch.softmax(
-                logits.float().masked_fill(~confidence_domain, NEG), dim=-1)
+            cprobs = probs if confidence_allowed is None else torch.softmax(
+                logits.float().masked_fill(~confidence_allowed, NEG), dim=-1)
             conf = cprobs.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
-            if confidence_domain is not None:
+            if confidence_allowed is not None:
                 conf = torch.where(allowed.sum(-1) == 1, torch.ones_like(conf), conf)
             return pred, conf, commit & self._eligible(pred, candidates), probs
         masked = logits.float().masked_fill(~allowed, NEG)
@@ -182,15 +182,15 @@ class Sampler:
         else:
             pred = self._greedy(masked)
         cprobs = probs
-        if confidence_domain is not None:
-            cprobs = torch.softmax(logits.float().masked_fill(~confidence_domain, NEG), dim=-1)
+        if confidence_allowed is not None:
+            cprobs = torch.softmax(logits.float().masked_fill(~confidence_allowed, NEG), dim=-1)
         p_pred = cprobs.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
         if self.strategy == "margin":
             top2 = cprobs.topk(2, dim=-1).values
             conf = top2[..., 0] - top2[..., 1]
         else:
             conf = p_pred
-        if confidence_domain is not None:
+        if confidence_allowed is not None:
             conf = torch.where(allowed.sum(-1) == 1, torch.ones_like(conf), conf)
         commit = self._select(conf, candidates, pass_index, self._eligible(pred, candidates))
         return pred, conf, commit, probs

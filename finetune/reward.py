@@ -139,7 +139,7 @@ class RewardTrainer(Trainer):
         gen = torch.Generator(device=device).manual_seed(self.args.seed + 7919 * self._calls)
         t = self.noise.sample_t(tokens.shape[0], gen, device=device)
         fixed = canvas.fixed
-        domain = canvas.domain() & ~fixed.unsqueeze(-1)
+        domain = canvas.allowed_values() & ~fixed.unsqueeze(-1)
         xt, corrupted = self.noise.corrupt(tokens, t, fixed, domain, gen)
         feats = None
         if reads_domains(policy):  # a model that reads candidate domains sees them here too

@@ -307,7 +307,7 @@ class CodeInfill(Task):
         ``allow_empty``. ``[MASK]`` marks an empty position."""
         rule, onehot = self._padding_view(tokens)
         cand = rule.candidates(onehot)  # [B, L, 2]: [PAD] allowed, code allowed
-        allowed, pad = canvas.domain().to(tokens.device), self.vocab.pad_id
+        allowed, pad = canvas.allowed_values().to(tokens.device), self.vocab.pad_id
         dom = allowed & cand[..., 1:]  # [B, L, V]: code tokens where code may go (one pass over V)
         dom[..., pad] = allowed[..., pad] & cand[..., 0]
         return dom

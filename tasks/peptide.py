@@ -270,7 +270,7 @@ class Peptide(Task):
         residues = self._residues.to(dev)
         return _Constraints(
             order=TrailingPadding(self.vocab.pad_id),
-            windows=self._windows.constraint(specs, canvas.domain(), self.localise),
+            windows=self._windows.constraint(specs, canvas.allowed_values(), self.localise),
             runs=MaxRun(torch.tensor([s.max_run or L + 1 for s in specs], device=dev), counted=residues),
             patterns=ForbiddenPatterns(members, active, alphabet=residues,
                                        names=[f"forbidden motif {pattern_string(p)}" for p in pats]))
@@ -291,7 +291,7 @@ class Peptide(Task):
         specs = self._specs(canvas)
         oh, seq = self._views(tokens)
         c = self._constraints(canvas, specs)
-        static = canvas.domain()
+        static = canvas.allowed_values()
         filled = tokens != self.vocab.mask_id
         free = filled & ~canvas.fixed
         empty = ~filled.unsqueeze(-1)
@@ -364,13 +364,13 @@ class Peptide(Task):
         return out
 
     def domains(self, canvas: Canvas, tokens: torch.Tensor) -> torch.Tensor:
-        """Static domains narrowed by the filled positions: trailing padding, window bounds,
+        """Allowed values narrowed by the filled positions: trailing padding, window bounds,
         runs and forbidden patterns. [B, L, V] bool (what empty positions may still take)."""
         specs = self._specs(canvas)
         oh, seq = self._views(tokens)
         c = self._constraints(canvas, specs)
         filled = (tokens != self.vocab.mask_id).unsqueeze(-1)
-        dom = canvas.domain() & (c.order.candidates(seq) | filled)
+        dom = canvas.allowed_values() & (c.order.candidates(seq) | filled)
         if any(s.windows for s in specs):  # bounds tighten with the domain: two rounds
             dom = c.windows.candidates(oh, within=dom, rounds=2)
         if any(s.max_run is not None for s in specs):

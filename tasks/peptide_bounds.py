@@ -88,11 +88,11 @@ class PropertyWindows:
         return plo, phi
 
     def constraint(self, specs: list[PeptideSpec], domain: torch.Tensor, localise: int) -> BoundedSum:
-        """The windows of ``specs`` on a canvas whose static domain is ``domain`` [B, L, V]: a
+        """The windows of ``specs`` on a canvas whose allowed values are ``domain`` [B, L, V]: a
         violated window implicates at most ``localise`` residues per direction."""
         dev = domain.device
         lo, hi = self.projected(specs, dev)
-        return BoundedSum(self.table.to(dev), lo, hi, base=self.base.to(dev), tol=self.tol.to(dev), domain=domain,
+        return BoundedSum(self.table.to(dev), lo, hi, base=self.base.to(dev), tol=self.tol.to(dev), allowed=domain,
                           pad=self.pad, localise=localise)
 
     def messages(self, spec: PeptideSpec, found: SumCheck, b: int) -> list[str]:

@@ -276,7 +276,7 @@ def sum_cases(seed: int, pad: int | None, n: int = 25):
 
 def test_bounded_sum_range_is_the_exact_interval_over_completions():
     for w, lo, hi, dom, rows, choices in sum_cases(5, pad=None):
-        r = BoundedSum(w, lo, hi, domain=dom).range(onehot(rows, 4))
+        r = BoundedSum(w, lo, hi, allowed=dom).range(onehot(rows, 4))
         for b, row in enumerate(rows):
             totals = [sums(w, full) for full in completions(row, choices[b])]
             for k in range(w.shape[-1]):
@@ -287,7 +287,7 @@ def test_bounded_sum_range_is_the_exact_interval_over_completions():
 @pytest.mark.parametrize("pad", [None, 0])
 def test_bounded_sum_violations_are_exact_on_complete_rows_and_sound_on_partial_ones(pad):
     for w, lo, hi, dom, rows, choices in sum_cases(6, pad):
-        c = BoundedSum(w, lo, hi, domain=dom, pad=pad, localise=2)
+        c = BoundedSum(w, lo, hi, allowed=dom, pad=pad, localise=2)
         found = c.check(onehot(rows, 4))
         for b, row in enumerate(rows):
             sols = [full for full in completions(row, choices[b]) if within_bounds(w, lo[b], hi[b], full)]
@@ -323,7 +323,7 @@ def test_bounded_sum_implicates_the_largest_contributors_among_the_free_position
 def test_bounded_sum_candidates_are_sound(pad):
     kept = removed = 0
     for w, lo, hi, dom, rows, choices in sum_cases(7, pad, n=30):
-        c = BoundedSum(w, lo, hi, domain=dom, pad=pad)
+        c = BoundedSum(w, lo, hi, allowed=dom, pad=pad)
         cand = c.candidates(onehot(rows, 4))
         assert not (cand & ~dom).any()  # never outside the domain
         for b, row in enumerate(rows):
@@ -356,7 +356,7 @@ def test_bounded_sum_candidates_choose_the_length_with_trailing_padding():
     w[:, 1], w[:, 2] = -3.0, 1.0
     dom = torch.ones(1, 3, 3, dtype=torch.bool)
     dom[0, 1, 2] = False
-    c = BoundedSum(w, torch.tensor([[0.0]]), torch.tensor([[INF]]), domain=dom, pad=0)
+    c = BoundedSum(w, torch.tensor([[0.0]]), torch.tensor([[INF]]), allowed=dom, pad=0)
     assert c.candidates(onehot([[2, None, None]], 3))[0, 2].tolist() == [True, False, False]
 
 

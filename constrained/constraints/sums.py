@@ -5,7 +5,7 @@ and must lie in ``[lo[b, k], hi[b, k]]`` (a peptide's molecular weight, charge, 
 windows are such sums of per-residue contributions; so is any linear combination of them).
 
 On a partial canvas each sum ranges over an interval, from every empty position at its least
-weight to every one at its greatest (over the values its domain leaves): a bound that interval
+weight to every one at its greatest (over the values its allowed values leave): a bound that interval
 misses is already broken, whatever the empty positions take. That makes ``violations`` sound on
 partial canvases (exact on complete ones) and ``candidates`` sound: a value is removed only when,
 placed there, it puts some sum out of reach of every completion.
@@ -34,7 +34,7 @@ class SumRange(NamedTuple):
     """Where each sum stands on a (partial) canvas: per-position terms and the sums' reachable range.
 
     contrib      [B, L, K] the weight of each filled position's value (0 where empty)
-    tmin, tmax   [B, L, K] the least / greatest weight each empty position can add over its domain
+    tmin, tmax   [B, L, K] the least / greatest weight each empty position can add over its allowed values
                  (0 where filled)
     tmin_content, tmax_content [B, L, K] the same over its content values only (padding left out;
                  +inf / -inf where the position may only be padding, and at filled positions)
@@ -76,7 +76,7 @@ class BoundedSum(Constraint):
     lo, hi: [B, K] float, the bounds of each item (``-inf`` / ``inf`` for an open end).
     base: [K] float added to every sum (default 0).
     tol: float or [K], slack on both bounds (rounding of the weights).
-    domain: [B, L, V] bool, the values each position may hold at all (default: all). It bounds what
+    allowed: [B, L, V] bool, the values each position may hold at all (default: all). It bounds what
         an empty position can add, and how far re-choosing a filled one could move a sum.
     pad: value index of trailing padding, or None (see the module docstring).
     localise: at most this many positions implicated per broken sum (see :meth:`check`).
@@ -86,15 +86,15 @@ class BoundedSum(Constraint):
     """
 
     def __init__(self, weights: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, base: torch.Tensor | None = None,
-                 tol: float | torch.Tensor = EPS, domain: torch.Tensor | None = None, pad: int | None = None,
+                 tol: float | torch.Tensor = EPS, allowed: torch.Tensor | None = None, pad: int | None = None,
                  localise: int = 3, names: list[str] | None = None):
         if weights.dim() != 3:
             raise ValueError(f"weights must be [L, V, K], got shape {tuple(weights.shape)}")
         L, V, K = weights.shape
         if lo.dim() != 2 or lo.shape != hi.shape or lo.shape[1] != K:
             raise ValueError(f"lo and hi must both be [B, {K}], got {tuple(lo.shape)} and {tuple(hi.shape)}")
-        if domain is not None and domain.shape != (lo.shape[0], L, V):
-            raise ValueError(f"domain must be [B, L, V] = {(lo.shape[0], L, V)}, got {tuple(domain.shape)}")
+        if allowed is not None and allowed.shape != (lo.shape[0], L, V):
+            raise ValueError(f"allowed must be [B, L, V] = {(lo.shape[0], L, V)}, got {tuple(allowed.shape)}")
         if pad is not None and bool(weights[:, pad].ne(0).any()):
             raise ValueError("padding must weigh nothing (weights[:, pad] == 0)")
         if localise < 1:
@@ -104,20 +104,20 @@ class BoundedSum(Constraint):
         self.lo, self.hi = lo.to(weights.dtype), hi.to(weights.dtype)
         self.base = torch.zeros(K, dtype=weights.dtype, device=weights.device) if base is None else base
         self.tol = torch.as_tensor(tol, dtype=weights.dtype, device=weights.device).expand(K)
-        self.domain = domain
+        self.allowed = allowed
         self.pad = pad
         self.localise = localise
         self.names = names
 
     def _domain(self, onehot: torch.Tensor) -> torch.Tensor:
-        return self.domain if self.domain is not None else torch.ones_like(onehot, dtype=torch.bool)
+        return self.allowed if self.allowed is not None else torch.ones_like(onehot, dtype=torch.bool)
 
     # --- where the sums stand ------------------------------------------------------------------
     def range(self, onehot: torch.Tensor, within: torch.Tensor | None = None) -> SumRange:
         """The sums' terms and reachable range on ``onehot`` [B, L, V].
 
-        within: [B, L, V] bool, what the empty positions may still take (default: ``domain``); a
-        position it leaves with nothing counts with its ``domain``."""
+        within: [B, L, V] bool, what the empty positions may still take (default: ``allowed``); a
+        position it leaves with nothing counts with its ``allowed``."""
         B, L, V = onehot.shape
         dev = onehot.device
         table = self.weights.to(dev)  # [L, V, K]
@@ -155,12 +155,12 @@ class BoundedSum(Constraint):
                         base + (contrib + tmax).sum(1))
 
     def _reach(self, where: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The least and greatest weight over each position's ``domain`` at the positions ``where``
+        """The least and greatest weight over each position's ``allowed`` at the positions ``where``
         [B, L] (0 elsewhere): how far re-choosing it could move each sum. -> two [B, L, K]."""
         B, L = where.shape
         table = self.weights.to(where.device)
         e = where.nonzero(as_tuple=True)
-        dom = (self.domain[e] if self.domain is not None
+        dom = (self.allowed[e] if self.allowed is not None
                else torch.ones(len(e[0]), table.shape[1], dtype=torch.bool, device=where.device)).unsqueeze(-1)
         tab = table[e[1]]  # [N, V, K]
         lo = torch.zeros(B, L, table.shape[-1], dtype=table.dtype, device=where.device)
@@ -192,7 +192,7 @@ class BoundedSum(Constraint):
         """Which sums are out of reach of every completion, and the positions to blame.
 
         A sum too high even at its least completion implicates the filled positions of ``free``
-        whose value lies furthest above the least of their ``domain`` (the most a re-choice can
+        whose value lies furthest above the least of their ``allowed`` (the most a re-choice can
         take off), largest first, just enough to cover the excess and at most ``localise``; a sum
         too low, symmetrically. So a repair re-chooses few positions, those that help most.
 
@@ -220,7 +220,7 @@ class BoundedSum(Constraint):
         return self.check(onehot, within, free).violations
 
     def candidates(self, onehot: torch.Tensor, within: torch.Tensor | None = None, rounds: int = 2) -> torch.Tensor:
-        """[B, L, V] bool: ``within`` (default ``domain``) less, at the empty positions, every value
+        """[B, L, V] bool: ``within`` (default ``allowed``) less, at the empty positions, every value
         that puts some sum out of reach whatever the other empty positions take from what is left;
         the bounds tighten as values go, so ``rounds`` times. Filled positions: ``within`` unchanged."""
         dom = self._domain(onehot) if within is None else within

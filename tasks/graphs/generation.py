@@ -227,7 +227,7 @@ class GraphGeneration(Task):
         still get (degree_sequence), a bridge of the committed and addable edges (connected,
         tree), or a pair without which too few edges stay possible (num_edges; one such pair per
         call, since pairs each needed alone can clash together, e.g. close an odd cycle)."""
-        allowed = canvas.domain()  # [B, L, V]: 0/1 on real pairs, [PAD] on padding
+        allowed = canvas.allowed_values()  # [B, L, V]: 0/1 on real pairs, [PAD] on padding
         out = allowed.detach().to("cpu").numpy().copy()
         rows = tokens.tolist()
         one, zero = self._one, self._zero
