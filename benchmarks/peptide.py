@@ -108,9 +108,10 @@ def rejection(task: Peptide, spec: dict, rng: np.random.Generator, budget: int, 
         tokens = torch.where(pos[None, :] < lengths[:, None], tokens, pad)
         tokens = torch.where(big.fixed & (pos[None, :] < s.max_len), big.tokens, tokens)
         # windows first, from the exact per-residue tables (cheap); then the full validator
-        values = task._base + task._table[pos.expand(n, -1), tokens].sum(1)  # [n, P]
-        lo, hi = task._windows([s], tokens.device)  # [1, P]
-        cand = ((values >= lo - 1e-6) & (values <= hi + 1e-6)).all(-1).nonzero().squeeze(-1)
+        w = task._windows  # PropertyWindows: per-residue tables along every window direction
+        values = w.base + w.table[pos.expand(n, -1), tokens].sum(1)  # [n, D]
+        lo, hi = w.projected([s], tokens.device)  # [1, D]
+        cand = ((values >= lo - w.tol) & (values <= hi + w.tol)).all(-1).nonzero().squeeze(-1)
         if cand.numel():
             cand = cand[:16]  # the full check confirms with RDKit: only a few at a time
             sub = big.select(cand.tolist())

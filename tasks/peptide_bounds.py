@@ -87,12 +87,12 @@ class PropertyWindows:
         phi = torch.where(w > 0, w * hi, torch.where(w < 0, w * lo, zero)).sum(-1)
         return plo, phi
 
-    def constraint(self, specs: list[PeptideSpec], domain: torch.Tensor, localise: int) -> BoundedSum:
-        """The windows of ``specs`` on a canvas whose allowed values are ``domain`` [B, L, V]: a
+    def constraint(self, specs: list[PeptideSpec], allowed: torch.Tensor, localise: int) -> BoundedSum:
+        """The windows of ``specs`` on a canvas whose allowed values are ``allowed`` [B, L, V]: a
         violated window implicates at most ``localise`` residues per direction."""
-        dev = domain.device
+        dev = allowed.device
         lo, hi = self.projected(specs, dev)
-        return BoundedSum(self.table.to(dev), lo, hi, base=self.base.to(dev), tol=self.tol.to(dev), allowed=domain,
+        return BoundedSum(self.table.to(dev), lo, hi, base=self.base.to(dev), tol=self.tol.to(dev), allowed=allowed,
                           pad=self.pad, localise=localise)
 
     def messages(self, spec: PeptideSpec, found: SumCheck, b: int) -> list[str]:
