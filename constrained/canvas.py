@@ -1,4 +1,4 @@
-"""Canvas: a batch of token sequences with fixed positions, domains and context."""
+"""Canvas: a batch of token sequences with fixed positions, allowed values and context."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Canvas:
 
     tokens        [B, L] long   givens in place; other positions hold anything (the solver noises them)
     fixed         [B, L] bool   givens, prompt, prefix/suffix, padding: never noised, never scored
-    allowed       [B, L, V] bool or None   per-position domains (hard constraints, applied as logit masks)
+    allowed       [B, L, V] bool or None   per-position allowed values (static hard constraints, applied as logit masks)
     context       [B, C] long or None      conditioning tokens (a graph's edge list, code around a hole)
     context_mask  [B, C] bool or None      True for real context tokens, False for padding
     peers         [B, L, L] bool or None   per-item constraint neighbours, where items differ

@@ -10,7 +10,7 @@ The canvas has ``max_len`` positions (64 by default, what the shipped model was 
 for); a peptide of n residues fills the first n and ``[PAD]`` the rest. Positions past the
 spec's maximum length are fixed ``[PAD]``; positions between its minimum and maximum may
 hold a residue or ``[PAD]``, and the validator requires padding to be trailing. Motif
-residues are fixed tokens; residue sets are per-position domains (``Canvas.allowed``).
+residues are fixed tokens; residue sets are per-position allowed values (``Canvas.allowed``).
 
 The validator composes the constraint library (:mod:`constrained.constraints`): trailing padding
 (:class:`TrailingPadding`), the property windows as bounded sums (:class:`BoundedSum`, built by
