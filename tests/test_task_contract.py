@@ -172,6 +172,19 @@ def test_a_bare_problem_is_refused_with_invalid_problem(case):
         task.encode(pairs[0][0])
 
 
+def test_parse_and_encode_parsed_are_what_encode_does(case):
+    """The template: encode == encode_parsed over parse, item by item; the optional hooks are
+    what Task declares (None or a callable; data_card None or text)."""
+    name, task, pairs = case
+    problems = [p for p, _ in pairs]
+    a = task.encode(problems)
+    b = task.encode_parsed([task.parse(p) for p in problems])
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.fixed, b.fixed), name
+    for hook in ("draw", "trace_view", "inline_problems"):
+        assert getattr(task, hook) is None or callable(getattr(task, hook)), (name, hook)
+    assert task.data_card is None or isinstance(task.data_card, str), name
+
+
 def test_every_registered_task_is_checked():
     assert "n-queens" in TASKS, ("n-queens is registered by its entry point alone: reinstall "
                                  "(pip install -e .) so the package metadata carries pyproject.toml's")
