@@ -199,12 +199,16 @@ def _group_cells(m: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return _CELLS[key]
 
 
+_POPCOUNT: dict[tuple[int, str], torch.Tensor] = {}
+
+
 def _popcount(x: torch.Tensor, n: int) -> torch.Tensor:
-    """Set bits among the low ``n`` of an integer tensor."""
-    out = torch.zeros_like(x)
-    for j in range(n):
-        out += (x >> j) & 1
-    return out
+    """Set bits among the low ``n`` of a non-negative integer tensor below ``2**n`` (a table lookup)."""
+    key = (n, str(x.device))
+    if key not in _POPCOUNT:
+        bits = torch.arange(1 << n, device=x.device)
+        _POPCOUNT[key] = sum((bits >> j) & 1 for j in range(n)).to(x.dtype)
+    return torch.take(_POPCOUNT[key], x.long())
 
 
 _OVERLAPS: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
