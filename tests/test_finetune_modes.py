@@ -351,11 +351,20 @@ def test_wall_time_survives_a_resume_in_every_mode(mode, base_dir, tmp_path):
 
 # --- many processes ------------------------------------------------------------------------------
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not installed")
+def _free_port() -> int:
+    """A TCP port free now (a fixed one can still be held by an earlier run's socket)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_ranks_on_cpu_with_gloo(base_dir, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     # this interpreter's torchrun, so the ranks import the checkout under test (not another install)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
            "-m", "constrained.cli", "finetune", "sudoku-x", "--mode", "lora", "--base", str(base_dir),
            "--out", str(out),
            "--steps", "2", *FAST]
