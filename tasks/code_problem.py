@@ -21,8 +21,6 @@ from typing import Any
 
 from constrained.errors import ConfigError, InvalidProblem
 
-from .code_corpus import Hole
-
 MARKER = "<FILL>"
 #: stand-ins for an unknown hole when checking that the file parses outside it
 FILLERS = ("pass", "None", "x", "", "x)", "x]", "x}", "x:", "x, y", "+ x", "== x", "x = 1")
@@ -235,9 +233,3 @@ def read_tests(tests: str) -> str:
     except UnicodeEncodeError:
         raise ConfigError("the tests hold a lone surrogate, which is not valid Unicode text") from None
     return tests
-
-
-def hole_of(problem: CodeProblem) -> Hole:
-    """Where a problem's hole sits in its original file (needs ``original``)."""
-    s = len(problem.prefix)
-    return Hole(s, s + len(problem.original or ""), "given")

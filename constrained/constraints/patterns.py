@@ -139,9 +139,11 @@ class ForbiddenPatterns(Constraint):
         self.alphabet = alphabet
         self.names = list(names) if names is not None else [f"pattern {p}" for p in range(len(self.patterns))]
 
-    def _hits(self, onehot: torch.Tensor, pattern: torch.Tensor) -> torch.Tensor:
-        """[B, L, m] bool: does each position's value match each element."""
-        return (onehot @ pattern.T.to(onehot.device, onehot.dtype)) > 0.5
+    def _windows(self, onehot: torch.Tensor, pattern: torch.Tensor) -> torch.Tensor:
+        """[B, O, m] bool, O = L - m + 1 windows: does the value at offset o + j match element j."""
+        hits = (onehot @ pattern.T.to(onehot.device, onehot.dtype)) > 0.5  # [B, L, m]
+        m, O = pattern.shape[0], onehot.shape[1] - pattern.shape[0] + 1
+        return torch.stack([hits[:, j : j + O, j] for j in range(m)], -1)
 
     def _active(self, onehot: torch.Tensor, p: int) -> torch.Tensor:
         B = onehot.shape[0]
@@ -162,10 +164,7 @@ class ForbiddenPatterns(Constraint):
             if m > L:
                 continue
             O = L - m + 1
-            hits = self._hits(onehot, pat)
-            match = self._active(onehot, p)[:, None].expand(B, O).clone()  # [B, O]
-            for j in range(m):
-                match &= hits[:, j : j + O, j]
+            match = self._windows(onehot, pat).all(-1) & self._active(onehot, p)[:, None]  # [B, O]
             wild = (pat.to(dev) | ~alphabet).all(-1)  # [m] elements that match every value
             for j in range(m):
                 if not bool(wild[j]):
@@ -191,10 +190,7 @@ class ForbiddenPatterns(Constraint):
             if m > L:
                 continue
             O = L - m + 1
-            hits = self._hits(onehot, pat)
-            count = torch.zeros(B, O, dtype=torch.long, device=dev)
-            for j in range(m):
-                count += hits[:, j : j + O, j].long()
+            count = self._windows(onehot, pat).sum(-1)  # [B, O] elements already matched
             act = self._active(onehot, p)[:, None]
             members = pat.to(dev)
             for j in range(m):
